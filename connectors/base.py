@@ -1,0 +1,91 @@
+"""The connector contract: one class per kind of department system.
+
+A connector declares what it serves (department, classes, regions, events/alerts) and translates the gateway's
+normalised queries into its department's dialect and the answers back into records (``connectors.records``). It
+talks to its department only through the injected ``httpx.AsyncClient`` (base URL, timeouts and pool set by
+``connectors.http.make_client``), so tests can hand it a ``MockTransport`` or an ``ASGITransport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from connectors.http import DEFAULT_TIMEOUT_S
+from connectors.records import (
+    AlertQuery,
+    AlertRecord,
+    ComponentQuery,
+    ComponentRecord,
+    EventQuery,
+    EventRecord,
+    SearchPage,
+)
+
+DEFAULT_REGIONS = ("370811", "370812")
+
+
+class Connector:
+    """Base class. Override the operations the department supports; the rest answer ``NotImplementedError``."""
+
+    department_id: ClassVar[str]
+    department_name: ClassVar[str]  # e.g. "供水排水 Water supply and drainage"
+    version: ClassVar[str] = "1"
+    component_classes: ClassVar[frozenset[str]] = frozenset()
+    serves_events: ClassVar[bool] = False
+    serves_alerts: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        regions: Sequence[str] = DEFAULT_REGIONS,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise TypeError(f"{type(self).__name__} got unknown options: {sorted(options)}")
+        self.client = client
+        self.regions = tuple(regions)
+        self.timeout_s = timeout_s
+
+    # --- components -------------------------------------------------------------------------------------------
+    async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
+        """Batch fetch by 标识码 in as few department calls as possible (one, where the dialect allows).
+
+        Unknown ids are simply absent from the result.
+        """
+        raise NotImplementedError
+
+    async def search_components(self, query: ComponentQuery, after: str | None, first: int) -> SearchPage[ComponentRecord]:
+        """Up to ``first`` matches in ascending id order, starting after resume position ``after``."""
+        raise NotImplementedError
+
+    # --- events (案卷) and alerts ---------------------------------------------------------------------------------
+    async def get_events(self, ids: Sequence[str]) -> list[EventRecord]:
+        raise NotImplementedError
+
+    async def search_events(self, query: EventQuery, after: str | None, first: int) -> SearchPage[EventRecord]:
+        raise NotImplementedError
+
+    async def search_alerts(self, query: AlertQuery, after: str | None, first: int) -> SearchPage[AlertRecord]:
+        raise NotImplementedError
+
+    # --- health ---------------------------------------------------------------------------------------------------
+    async def check_health(self) -> None:
+        """Return if the department answers; raise an ``UpstreamError`` otherwise."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def serves_region(self, prefix: str) -> bool:
+        return any(region.startswith(prefix) or prefix.startswith(region) for region in self.regions)
+
+    def regions_within(self, prefix: str | None) -> tuple[str, ...]:
+        """The served districts inside a 2/4/6-digit prefix filter."""
+        if prefix is None:
+            return self.regions
+        return tuple(region for region in self.regions if region.startswith(prefix))

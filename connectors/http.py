@@ -1,0 +1,113 @@
+"""Calls to department systems, with every failure turned into the matching ``UpstreamError``.
+
+Connectors never let an httpx exception or a parse error escape: a timeout becomes ``UpstreamTimeout``, a refused
+connection, a 5xx or rejected credentials ``UpstreamUnavailable``, and an answer that is not what the dialect
+promises ``UpstreamBadResponse``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+import orjson
+
+from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+DEFAULT_MAX_CONNECTIONS = 100
+DEFAULT_MAX_KEEPALIVE = 50
+
+
+def make_client(base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> httpx.AsyncClient:
+    """The one pooled client a connector uses for its department."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout_s, connect=min(DEFAULT_CONNECT_TIMEOUT_S, timeout_s)),
+        limits=httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS, max_keepalive_connections=DEFAULT_MAX_KEEPALIVE),
+        **kwargs,
+    )
+
+
+@contextmanager
+def translating(department: str, what: str = "response") -> Iterator[None]:
+    """Turn a mapping failure (missing field, wrong type, bad value) into ``UpstreamBadResponse``."""
+    try:
+        yield
+    except UpstreamError:
+        raise
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise UpstreamBadResponse(department, f"{department}: unexpected {what}: {type(exc).__name__}: {exc}") from exc
+
+
+async def send(
+    client: httpx.AsyncClient,
+    department: str,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+    data: Mapping[str, Any] | None = None,
+    auth: httpx.Auth | tuple[str, str] | None = None,
+) -> httpx.Response:
+    """Send one request; return the response only if it is a 2xx."""
+    content = orjson.dumps(json) if json is not None else None
+    request_headers = dict(headers or {})
+    if content is not None:
+        request_headers.setdefault("content-type", "application/json")
+    try:
+        response = await client.request(
+            method, url, params=params, headers=request_headers, content=content, data=data,
+            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(department, f"{department}: no answer within the timeout") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(department, f"{department}: unreachable ({type(exc).__name__})") from exc
+    if response.status_code >= 500:
+        raise UpstreamUnavailable(department, f"{department}: answered HTTP {response.status_code}")
+    if response.status_code in (401, 403):
+        raise UpstreamUnavailable(department, f"{department}: rejected the gateway's credentials "
+                                              f"(HTTP {response.status_code})")
+    if response.status_code >= 400:
+        raise UpstreamBadResponse(department, f"{department}: refused the request (HTTP {response.status_code})")
+    return response
+
+
+def parse_json(department: str, response: httpx.Response) -> Any:
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamBadResponse(department, f"{department}: answer is not valid JSON") from exc
+
+
+def parse_xml(department: str, response: httpx.Response) -> ElementTree.Element:
+    try:
+        return ElementTree.fromstring(response.content)
+    except ElementTree.ParseError as exc:
+        raise UpstreamBadResponse(department, f"{department}: answer is not valid XML") from exc
+
+
+async def get_json(
+    client: httpx.AsyncClient, department: str, url: str, *, params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    return parse_json(department, await send(client, department, "GET", url, params=params, headers=headers))
+
+
+async def post_json(
+    client: httpx.AsyncClient, department: str, url: str, body: Any, *, headers: Mapping[str, str] | None = None,
+) -> Any:
+    return parse_json(department, await send(client, department, "POST", url, json=body, headers=headers))
+
+
+async def get_xml(
+    client: httpx.AsyncClient, department: str, url: str, *, params: Mapping[str, Any] | None = None,
+) -> ElementTree.Element:
+    return parse_xml(department, await send(client, department, "GET", url, params=params))
