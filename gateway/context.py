@@ -1,0 +1,239 @@
+"""Per-request state: DataLoaders for joins, the failed departments, and the search entry points the schema calls.
+
+One ``RequestContext`` per GraphQL request. Joins (``event.component``, ``component.events``) go through
+DataLoaders, so a list of 100 cases costs one batched call per department, not 100.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from strawberry.dataloader import DataLoader
+
+from connectors.base import Connector
+from connectors.records import (
+    AlertQuery,
+    AlertRecord,
+    ComponentQuery,
+    ComponentRecord,
+    EventQuery,
+    EventRecord,
+    SearchPage,
+)
+from gateway.exceptions import UpstreamError
+from gateway.fanout import UpstreamFailures, call_department, gather_departments, path_of
+from gateway.pagination import DONE, CursorCodec, CursorState, MergedPage, fingerprint, merge_pages
+from gateway.router import ConnectorSet
+
+RecordT = TypeVar("RecordT")
+CHINA_TZ = timezone(timedelta(hours=8))
+ID_BATCH_SIZE = 100
+RELATED_PAGE_SIZE = 1000
+RELATED_MAX_PAGES = 20
+HEALTH_TIMEOUT_S = 2.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    """Routing facts for a search that are not part of the connector query."""
+
+    region_prefix: str | None
+    departments: tuple[str, ...] | None = None
+
+
+class RequestContext:
+    def __init__(self, connectors: ConnectorSet, codec: CursorCodec, request: Request | None = None) -> None:
+        self.connectors = connectors
+        self.codec = codec
+        self.request = request
+        self.now = datetime.now(CHINA_TZ)
+        self.failures = UpstreamFailures()
+        self._components = DataLoader(self._load_components, max_batch_size=ID_BATCH_SIZE * 10)
+        self._events = DataLoader(self._load_events)
+        self._events_by_component = DataLoader(self._load_events_by_component)
+        self._alerts_by_component = DataLoader(self._load_alerts_by_component)
+        self._health: dict[str, Awaitable[str | None]] = {}
+
+    # --- joins -----------------------------------------------------------------------------------------------------
+    async def component_by_id(self, component_id: str, info: Any = None) -> ComponentRecord | None:
+        return await self._load_reporting(self._components, component_id, info)
+
+    async def event_by_id(self, event_id: str, info: Any = None) -> EventRecord | None:
+        return await self._load_reporting(self._events, event_id, info)
+
+    async def events_for_component(self, component_id: str, info: Any = None) -> list[EventRecord]:
+        return await self._load_reporting(self._events_by_component, component_id, info) or []
+
+    async def alerts_for_component(self, component_id: str, info: Any = None) -> list[AlertRecord]:
+        return await self._load_reporting(self._alerts_by_component, component_id, info) or []
+
+    async def _load_reporting(self, loader: DataLoader[str, Any], key: str, info: Any) -> Any:
+        try:
+            return await loader.load(key)
+        except UpstreamError as error:
+            self.failures.record(error, path_of(info))
+            return None
+
+    async def _load_components(self, ids: Sequence[str]) -> list[ComponentRecord | None | UpstreamError]:
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for component_id in dict.fromkeys(ids):
+            connector = self.connectors.for_component_id(component_id)
+            if connector is not None:
+                grouped[connector.department_id].append(component_id)
+        calls = []
+        for department, department_ids in grouped.items():
+            connector = self.connectors.get(department)
+            assert connector is not None
+            calls.append((connector, _bound(connector.get_components, department_ids)))
+        found: dict[str, ComponentRecord | UpstreamError] = {}
+        for (_, department_ids), result in zip(grouped.items(), await gather_departments(calls), strict=True):
+            if isinstance(result, UpstreamError):
+                found.update(dict.fromkeys(department_ids, result))
+            else:
+                found.update((record.id, record) for record in result)
+        return [found.get(component_id) for component_id in ids]
+
+    async def _load_events(self, ids: Sequence[str]) -> list[EventRecord | None | UpstreamError]:
+        connectors = self.connectors.for_events(None)
+        results = await gather_departments([(c, _bound(c.get_events, list(ids))) for c in connectors])
+        found: dict[str, EventRecord] = {}
+        failure: UpstreamError | None = None
+        for result in results:
+            if isinstance(result, UpstreamError):
+                failure = failure or result
+            else:
+                found.update((record.id, record) for record in result)
+        return [found.get(i) or failure for i in ids]
+
+    async def _load_events_by_component(self, ids: Sequence[str]) -> list[list[EventRecord] | UpstreamError]:
+        query = EventQuery(component_ids=tuple(ids))
+        return await self._related(self.connectors.for_events(None), ids,
+                                    lambda c, after: c.search_events(query, after, RELATED_PAGE_SIZE),
+                                    lambda r: r.component_id)
+
+    async def _load_alerts_by_component(self, ids: Sequence[str]) -> list[list[AlertRecord] | UpstreamError]:
+        query = AlertQuery(component_ids=tuple(ids))
+        return await self._related(self.connectors.for_alerts(None), ids,
+                                   lambda c, after: c.search_alerts(query, after, RELATED_PAGE_SIZE),
+                                   lambda r: r.component_id)
+
+    async def _related(
+        self,
+        connectors: Sequence[Connector],
+        ids: Sequence[str],
+        fetch: Callable[[Connector, str | None], Awaitable[SearchPage[RecordT]]],
+        key: Callable[[RecordT], str | None],
+    ) -> list[list[RecordT] | UpstreamError]:
+        async def everything(connector: Connector) -> list[RecordT]:
+            out: list[RecordT] = []
+            after: str | None = None
+            for _ in range(RELATED_MAX_PAGES):
+                page = await fetch(connector, after)
+                out.extend(page.items)
+                if not page.has_more or not page.items:
+                    break
+                after = page.positions[-1]
+            return out
+
+        grouped: dict[str, list[RecordT]] = defaultdict(list)
+        failure: UpstreamError | None = None
+        for result in await gather_departments([(c, _bound(everything, c)) for c in connectors]):
+            if isinstance(result, UpstreamError):
+                failure = failure or result
+                continue
+            for record in result:
+                record_key = key(record)
+                if record_key is not None:
+                    grouped[record_key].append(record)
+        return [failure if failure is not None and not grouped.get(i) else grouped.get(i, []) for i in ids]
+
+    # --- searches ----------------------------------------------------------------------------------------------------
+    async def search_components(self, query: ComponentQuery, scope: Scope, first: int, after: str | None,
+                                info: Any = None) -> MergedPage[ComponentRecord]:
+        connectors = self.connectors.for_components(query.class_codes, scope.region_prefix, scope.departments)
+        return await self._search(
+            "components", connectors, fingerprint(query, scope), first, after, info,
+            lambda c, position, n: c.search_components(
+                dataclasses.replace(query, region_codes=c.regions_within(scope.region_prefix)), position, n),
+        )
+
+    async def search_events(self, query: EventQuery, scope: Scope, first: int, after: str | None,
+                            info: Any = None) -> MergedPage[EventRecord]:
+        return await self._search(
+            "events", self.connectors.for_events(scope.region_prefix), fingerprint(query, scope), first, after, info,
+            lambda c, position, n: c.search_events(
+                dataclasses.replace(query, region_codes=c.regions_within(scope.region_prefix)), position, n),
+        )
+
+    async def search_alerts(self, query: AlertQuery, scope: Scope, first: int, after: str | None,
+                            info: Any = None) -> MergedPage[AlertRecord]:
+        return await self._search(
+            "alerts", self.connectors.for_alerts(scope.region_prefix), fingerprint(query, scope), first, after, info,
+            lambda c, position, n: c.search_alerts(
+                dataclasses.replace(query, region_codes=c.regions_within(scope.region_prefix)), position, n),
+        )
+
+    async def _search(
+        self,
+        kind: str,
+        connectors: Sequence[Connector],
+        filter_fingerprint: str,
+        first: int,
+        after: str | None,
+        info: Any,
+        fetch: Callable[[Connector, str | None, int], Awaitable[SearchPage[Any]]],
+    ) -> MergedPage[Any]:
+        if after is not None:
+            start = self.codec.decode(after, kind=kind, fingerprint=filter_fingerprint).positions
+        else:
+            start = {c.department_id: None for c in connectors}
+        active = [c for c in connectors if start.get(c.department_id) != DONE]
+        fetch_size = max(first, 1)
+        results = await gather_departments(
+            [(c, _bound(fetch, c, start.get(c.department_id), fetch_size)) for c in active])
+        pages: dict[str, SearchPage[Any]] = {}
+        for connector, result in zip(active, results, strict=True):
+            if isinstance(result, UpstreamError):
+                self.failures.record(result, path_of(info))
+            else:
+                pages[connector.department_id] = result
+
+        def encode(positions: dict[str, str | None]) -> str:
+            return self.codec.encode(CursorState(kind, filter_fingerprint, positions))
+
+        return merge_pages(pages, first=first, start=start, key=lambda r: r.id, encode=encode)
+
+    # --- health ------------------------------------------------------------------------------------------------------
+    async def department_problem(self, department_id: str) -> str | None:
+        """None when the department answers its health check, else the reason; checked once per request."""
+        if department_id not in self._health:
+            self._health[department_id] = _memo(self._check(department_id))
+        return await self._health[department_id]
+
+    async def _check(self, department_id: str) -> str | None:
+        connector = self.connectors.get(department_id)
+        if connector is None:
+            return "no such department"
+        try:
+            await call_department(connector, connector.check_health)
+        except UpstreamError as error:
+            return error.message
+        return None
+
+
+def _bound(function: Callable[..., Awaitable[RecordT]], *args: Any) -> Callable[[], Awaitable[RecordT]]:
+    def call() -> Awaitable[RecordT]:
+        return function(*args)
+
+    return call
+
+
+def _memo(awaitable: Awaitable[RecordT]) -> Awaitable[RecordT]:
+    import asyncio
+
+    return asyncio.ensure_future(awaitable)

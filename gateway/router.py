@@ -1,0 +1,67 @@
+"""Which connectors answer a request: by class code and region, and for an id by the class code inside the 标识码."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from connectors.base import Connector
+from schema.codes import component_class_of, region_of
+
+
+class ConnectorSet:
+    """The connectors of one gateway, indexed for routing."""
+
+    def __init__(self, connectors: Iterable[Connector]) -> None:
+        self._by_department: dict[str, Connector] = {}
+        for connector in connectors:
+            if connector.department_id in self._by_department:
+                raise ValueError(f"two connectors for department {connector.department_id!r}")
+            self._by_department[connector.department_id] = connector
+        self._by_class: dict[str, list[Connector]] = {}
+        for connector in self._by_department.values():
+            for class_code in connector.component_classes:
+                self._by_class.setdefault(class_code, []).append(connector)
+
+    def __iter__(self) -> Iterator[Connector]:
+        return iter(self._by_department.values())
+
+    def __len__(self) -> int:
+        return len(self._by_department)
+
+    def get(self, department_id: str) -> Connector | None:
+        return self._by_department.get(department_id)
+
+    def for_component_id(self, component_id: str) -> Connector | None:
+        region = region_of(component_id)
+        for connector in self._by_class.get(component_class_of(component_id), ()):
+            if region in connector.regions:
+                return connector
+        return None
+
+    def for_components(
+        self, class_codes: Sequence[str] | None, region_prefix: str | None, departments: Sequence[str] | None = None,
+    ) -> list[Connector]:
+        picked = []
+        for connector in self._by_department.values():
+            if not connector.component_classes:
+                continue
+            if class_codes is not None and connector.component_classes.isdisjoint(class_codes):
+                continue
+            if region_prefix is not None and not connector.regions_within(region_prefix):
+                continue
+            if departments is not None and connector.department_id not in departments:
+                continue
+            picked.append(connector)
+        return picked
+
+    def for_events(self, region_prefix: str | None) -> list[Connector]:
+        return [c for c in self._by_department.values()
+                if c.serves_events and (region_prefix is None or c.regions_within(region_prefix))]
+
+    def for_alerts(self, region_prefix: str | None) -> list[Connector]:
+        return [c for c in self._by_department.values()
+                if c.serves_alerts and (region_prefix is None or c.regions_within(region_prefix))]
+
+    async def aclose(self) -> None:
+        for connector in self._by_department.values():
+            await connector.aclose()

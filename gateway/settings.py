@@ -1,0 +1,76 @@
+"""Gateway settings, read from ``YIWANG_*`` environment variables. Unknown ``YIWANG_*`` variables are rejected, so a
+typo does not silently leave a default in force."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.exceptions import ConfigurationError
+
+ENV_PREFIX = "YIWANG_"
+DEFAULT_MOCK_BASE_PORT = 9100
+DEPARTMENT_PORT_OFFSETS = {"water": 1, "transport": 2, "environment": 3, "housing": 4, "citymgmt": 5}
+# Read by the command-line client, not by the gateway.
+CLIENT_ONLY_VARIABLES = frozenset({"YIWANG_GATEWAY_URL", "YIWANG_TOKEN"})
+
+
+def mock_url(department: str, base_port: int = DEFAULT_MOCK_BASE_PORT) -> str:
+    return f"http://127.0.0.1:{base_port + DEPARTMENT_PORT_OFFSETS[department]}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    mode: Literal["production", "demo"] = Field(
+        "production", description="`demo` turns GraphiQL and introspection on; `production` keeps them off")
+    host: str = Field("127.0.0.1", description="Address `yiwang serve` binds")
+    port: int = Field(8000, description="Port `yiwang serve` binds")
+    water_url: str = Field(mock_url("water"), description="Base URL of the water (供水排水) system")
+    transport_url: str = Field(mock_url("transport"), description="Base URL of the transport system")
+    environment_url: str = Field(mock_url("environment"), description="Base URL of the environment system")
+    housing_url: str = Field(mock_url("housing"), description="Base URL of the housing (住建) system")
+    citymgmt_url: str = Field(mock_url("citymgmt"), description="Base URL of the 数字城管 case system")
+    housing_client_id: str = Field("yiwang-gateway", description="OAuth2 client id at the housing system")
+    housing_client_secret: str = Field("housing-demo-secret", description="OAuth2 client secret at housing")
+    regions: str = Field("370811,370812", description="Comma-separated GB/T 2260 districts the departments serve")
+    upstream_timeout_s: float = Field(5.0, gt=0, description="Timeout of each department call, seconds")
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted request body (413 above)")
+    csrf_protection: bool = Field(True, description="Refuse simple (non-preflighted) cross-site requests")
+    cursor_secret: str = Field(default_factory=lambda: secrets.token_hex(32), description=(
+        "HMAC key for pagination cursors; set the same value on every instance behind one load balancer"))
+    catalogue_path: str | None = Field(None, description="Replacement class-code catalogue (JSON)")
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_are_districts(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        if not codes or not all(len(code) == 6 and code.isdigit() for code in codes):
+            raise ValueError("regions must be comma-separated 6-digit GB/T 2260 district codes")
+        return ",".join(codes)
+
+    @property
+    def region_codes(self) -> tuple[str, ...]:
+        return tuple(self.regions.split(","))
+
+    @property
+    def demo(self) -> bool:
+        return self.mode == "demo"
+
+    def department_url(self, department: str) -> str:
+        return str(getattr(self, f"{department}_url"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | CLIENT_ONLY_VARIABLES
+    unknown = sorted(name for name in os.environ if name.startswith(ENV_PREFIX) and name not in known)
+    if unknown:
+        raise ConfigurationError(f"unknown settings {unknown}; known: {sorted(known)}")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid settings: {exc}") from exc

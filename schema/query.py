@@ -1,0 +1,112 @@
+"""The root Query type."""
+
+from __future__ import annotations
+
+import strawberry
+
+from connectors.base import Connector
+from connectors.records import EventKind
+from gateway.exceptions import UserInputError
+from schema.codes import load_catalogue
+from schema.common import ComponentClass, EventClass, component_class, event_class
+from schema.components import Component, build_component, class_of
+from schema.connections import AlertConnection, CityEventConnection, ComponentConnection, page_info
+from schema.enums import EVENT_KIND
+from schema.events import CityEvent, build_alert, build_event
+from schema.inputs import AlertFilter, ComponentFilter, EventFilter, alert_query, component_query, event_query
+from schema.inputs import parse_component_id
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 10_000
+MAX_EVENT_ID_LENGTH = 64
+
+
+def _page_size(first: int) -> int:
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        raise UserInputError(f"first must be within 0..{MAX_PAGE_SIZE}, got {first}", argument="first")
+    return first
+
+
+@strawberry.type(description="A department system joined to the platform through a connector")
+class Department:
+    id: str = strawberry.field(description="Department id (water, transport, environment, housing, citymgmt)")
+    name: str = strawberry.field(description="部门 — department name")
+    version: str = strawberry.field(description="Connector version")
+    regions: list[str] = strawberry.field(description="行政区划 codes the connector serves")
+    component_classes: list[ComponentClass] = strawberry.field(description="部件小类 served")
+    serves_events: bool = strawberry.field(description="Serves cases (案卷)")
+    serves_alerts: bool = strawberry.field(description="Serves alarms (运行监测报警)")
+
+    @strawberry.field(description="The department answered its health check just now")
+    async def healthy(self, info: strawberry.Info) -> bool:
+        return await info.context.department_problem(self.id) is None
+
+    @strawberry.field(description="Why the health check failed, if it did")
+    async def problem(self, info: strawberry.Info) -> str | None:
+        return await info.context.department_problem(self.id)
+
+
+def department_of(connector: Connector) -> Department:
+    return Department(
+        id=connector.department_id,
+        name=connector.department_name,
+        version=connector.version,
+        regions=list(connector.regions),
+        component_classes=[class_of(code) for code in sorted(connector.component_classes)],
+        serves_events=connector.serves_events,
+        serves_alerts=connector.serves_alerts,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One component by its 部件标识码, from the department that owns its class")
+    async def component(self, info: strawberry.Info, id: strawberry.ID) -> Component | None:
+        record = await info.context.component_by_id(parse_component_id(str(id)), info)
+        return build_component(record) if record is not None else None
+
+    @strawberry.field(description="Components of all departments matching the filter, merged in 标识码 order")
+    async def components(self, info: strawberry.Info, filter: ComponentFilter | None = None,
+                         first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> ComponentConnection:
+        query, scope = component_query(filter)
+        page = await info.context.search_components(query, scope, _page_size(first), after, info)
+        return ComponentConnection(total_count=page.total, page_info=page_info(page),
+                                   nodes=[build_component(r) for r in page.items], _page=page)
+
+    @strawberry.field(description="One case (案卷) by its number")
+    async def event(self, info: strawberry.Info, id: strawberry.ID) -> CityEvent | None:
+        event_id = str(id)
+        if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
+            raise UserInputError("id must be a case number (案卷编号)", argument="id")
+        record = await info.context.event_by_id(event_id, info)
+        return build_event(record, info.context.now) if record is not None else None
+
+    @strawberry.field(description="Cases (案卷) matching the filter")
+    async def events(self, info: strawberry.Info, filter: EventFilter | None = None,
+                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> CityEventConnection:
+        query, scope = event_query(filter)
+        page = await info.context.search_events(query, scope, _page_size(first), after, info)
+        now = info.context.now
+        return CityEventConnection(total_count=page.total, page_info=page_info(page),
+                                   nodes=[build_event(r, now) for r in page.items], _page=page)
+
+    @strawberry.field(description="Alarms (运行监测报警) matching the filter")
+    async def alerts(self, info: strawberry.Info, filter: AlertFilter | None = None,
+                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> AlertConnection:
+        query, scope = alert_query(filter)
+        page = await info.context.search_alerts(query, scope, _page_size(first), after, info)
+        return AlertConnection(total_count=page.total, page_info=page_info(page),
+                               nodes=[build_alert(r) for r in page.items], _page=page)
+
+    @strawberry.field(description="The departments joined to the platform, with connector health")
+    def departments(self, info: strawberry.Info) -> list[Department]:
+        return [department_of(c) for c in info.context.connectors]
+
+    @strawberry.field(description="部件分类代码 — the component class catalogue")
+    def component_classes(self) -> list[ComponentClass]:
+        return [component_class(entry) for entry in load_catalogue().components.values()]
+
+    @strawberry.field(description="事件分类代码 — the event class catalogue")
+    def event_classes(self) -> list[EventClass]:
+        kind = EVENT_KIND[EventKind.EVENT.value]
+        return [event_class(kind, entry) for entry in load_catalogue().events.values()]
