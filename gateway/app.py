@@ -56,11 +56,11 @@ class GatewaySchema(strawberry.Schema):
 def make_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [
         UpstreamErrors,
-        ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
     ]
     if not settings.demo:
         extensions.append(DisableIntrospection)
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
         yield
         await connectors.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
@@ -143,3 +143,6 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
         ],
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.connectors = connectors
+    return app

@@ -27,7 +27,7 @@ from connectors.records import (
 )
 from gateway.exceptions import UpstreamError
 from gateway.fanout import UpstreamFailures, call_department, gather_departments, path_of
-from gateway.pagination import DONE, CursorCodec, CursorState, MergedPage, fingerprint, merge_pages
+from gateway.pagination import CursorCodec, CursorState, MergedPage, fingerprint, merge_walk
 from gateway.router import ConnectorSet
 
 RecordT = TypeVar("RecordT")
@@ -188,25 +188,23 @@ class RequestContext:
         info: Any,
         fetch: Callable[[Connector, str | None, int], Awaitable[SearchPage[Any]]],
     ) -> MergedPage[Any]:
-        if after is not None:
-            start = self.codec.decode(after, kind=kind, fingerprint=filter_fingerprint).positions
-        else:
-            start = {c.department_id: None for c in connectors}
-        active = [c for c in connectors if start.get(c.department_id) != DONE]
-        fetch_size = max(first, 1)
-        results = await gather_departments(
-            [(c, _bound(fetch, c, start.get(c.department_id), fetch_size)) for c in active])
-        pages: dict[str, SearchPage[Any]] = {}
-        for connector, result in zip(active, results, strict=True):
-            if isinstance(result, UpstreamError):
-                self.failures.record(result, path_of(info))
-            else:
-                pages[connector.department_id] = result
+        start = self.codec.decode(after, kind=kind, fingerprint=filter_fingerprint) if after is not None else None
+        by_department = {c.department_id: c for c in connectors}
 
-        def encode(positions: dict[str, str | None]) -> str:
-            return self.codec.encode(CursorState(kind, filter_fingerprint, positions))
+        async def fetch_from(department: str, position: str | None, size: int) -> SearchPage[Any] | UpstreamError:
+            connector = by_department[department]
+            try:
+                return await call_department(connector, _bound(fetch, connector, position, size))
+            except UpstreamError as error:
+                return error
 
-        return merge_pages(pages, first=first, start=start, key=lambda r: r.id, encode=encode)
+        def encode(positions: dict[str, str | None], totals: dict[str, int]) -> str:
+            return self.codec.encode(CursorState(kind, filter_fingerprint, positions, totals))
+
+        return await merge_walk(
+            list(by_department), fetch_from, first=first, start=start, key=lambda r: r.id, encode=encode,
+            on_failure=lambda error: self.failures.record(error, path_of(info)),
+        )
 
     # --- health ------------------------------------------------------------------------------------------------------
     async def department_problem(self, department_id: str) -> str | None:

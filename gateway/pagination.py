@@ -12,16 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import heapq
-from collections import Counter
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from connectors.records import SearchPage
-from gateway.exceptions import UserInputError
+from gateway.exceptions import UpstreamError, UserInputError
 
 RecordT = TypeVar("RecordT")
 CURSOR_VERSION = 1
@@ -33,6 +32,7 @@ class CursorState:
     kind: str
     fingerprint: str
     positions: dict[str, str | None] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
 
 
 class CursorCodec:
@@ -45,8 +45,8 @@ class CursorCodec:
         return base64.urlsafe_b64encode(hmac.new(self._secret, payload, hashlib.sha256).digest()[:12]).decode()
 
     def encode(self, state: CursorState) -> str:
-        payload = orjson.dumps({"v": CURSOR_VERSION, "k": state.kind, "f": state.fingerprint, "p": state.positions},
-                               option=orjson.OPT_SORT_KEYS)
+        payload = orjson.dumps({"v": CURSOR_VERSION, "k": state.kind, "f": state.fingerprint, "p": state.positions,
+                                "t": state.totals}, option=orjson.OPT_SORT_KEYS)
         return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + self._sign(payload)
 
     def decode(self, cursor: str, *, kind: str, fingerprint: str) -> CursorState:
@@ -65,12 +65,16 @@ class CursorCodec:
         if raw.get("f") != fingerprint:
             raise UserInputError("cursor was issued for a different filter; start again without `after`",
                                  argument="after")
-        return CursorState(kind=kind, fingerprint=fingerprint, positions=dict(raw.get("p") or {}))
+        return CursorState(kind=kind, fingerprint=fingerprint, positions=dict(raw.get("p") or {}),
+                           totals=dict(raw.get("t") or {}))
 
 
 def fingerprint(*parts: Any) -> str:
     return hashlib.blake2b(orjson.dumps(parts, default=str, option=orjson.OPT_SORT_KEYS),
                            digest_size=8).hexdigest()
+
+
+Encode = Callable[[dict[str, str | None], dict[str, int]], str]
 
 
 @dataclass(slots=True)
@@ -81,7 +85,8 @@ class MergedPage(Generic[RecordT]):
     _departments: list[str]
     _positions_after: list[str]
     _start: dict[str, str | None]
-    _encode: Callable[[dict[str, str | None]], str]
+    _totals: dict[str, int]
+    _encode: Encode
     _cursors: list[str] | None = None
 
     def cursors(self) -> list[str]:
@@ -91,56 +96,90 @@ class MergedPage(Generic[RecordT]):
             out = []
             for department, position in zip(self._departments, self._positions_after, strict=True):
                 positions[department] = position
-                out.append(self._encode(positions))
+                out.append(self._encode(positions, self._totals))
             self._cursors = out
         return self._cursors
 
     def end_cursor(self) -> str | None:
         if not self.items:
             return None
+        if self._cursors is not None:
+            return self._cursors[-1]
         positions = dict(self._start)
-        for department, position in zip(self._departments, self._positions_after, strict=True):
-            positions[department] = position
-        return self._encode(positions)
+        positions.update(zip(self._departments, self._positions_after, strict=True))
+        return self._encode(positions, self._totals)
 
 
-def merge_pages(
-    pages: dict[str, SearchPage[RecordT]],
+Fetch = Callable[[str, str | None, int], Awaitable["SearchPage[RecordT] | UpstreamError"]]
+
+
+@dataclass(slots=True)
+class _Buffer(Generic[RecordT]):
+    items: list[RecordT]
+    positions: list[str]
+    index: int
+    has_more: bool
+
+
+async def merge_walk(
+    departments: Sequence[str],
+    fetch: Fetch[RecordT],
     *,
     first: int,
-    start: dict[str, str | None],
+    start: CursorState | None,
     key: Callable[[RecordT], str],
-    encode: Callable[[dict[str, str | None]], str],
+    encode: Encode,
+    on_failure: Callable[[UpstreamError], None],
 ) -> MergedPage[RecordT]:
-    """Take the ``first`` smallest keys over the departments' pages (each already ascending)."""
-    heads: list[tuple[str, int, str]] = []
-    for department, page in pages.items():
-        if page.items:
-            heads.append((key(page.items[0]), 0, department))
-    heapq.heapify(heads)
-    items: list[RecordT] = []
-    departments: list[str] = []
-    positions_after: list[str] = []
-    while heads and len(items) < first:
-        _, index, department = heapq.heappop(heads)
-        page = pages[department]
-        items.append(page.items[index])
-        departments.append(department)
-        last_of_department = index + 1 == len(page.items)
-        positions_after.append(DONE if last_of_department and not page.has_more else page.positions[index])
-        if not last_of_department:
-            heapq.heappush(heads, (key(page.items[index + 1]), index + 1, department))
-    consumed = Counter(departments)
-    has_next = bool(heads) or any(
-        page.has_more and consumed[department] == len(page.items) for department, page in pages.items()
-    )
-    return MergedPage(
-        items=items,
-        total=sum(page.total for page in pages.values()),
-        has_next=has_next,
-        _departments=departments,
-        _positions_after=positions_after,
-        _start=dict(start),
-        _encode=encode,
-    )
+    """Take the ``first`` smallest keys over all departments after their start positions.
 
+    Departments are asked concurrently; a department whose answer runs out before the page is full (it caps its
+    page size) is asked again from where it stopped, because its next items may sort before everyone else's.
+    A department that fails is reported through ``on_failure`` and left out of this page; its position in the
+    cursor stays where it was.
+    """
+    buffers: dict[str, _Buffer[RecordT]] = {}
+    positions = {d: start.positions.get(d) if start else None for d in departments}
+    totals = {d: start.totals.get(d, 0) for d in departments if positions[d] == DONE} if start else {}
+
+    async def refill(names: Sequence[str], wanted: int) -> None:
+        results = await asyncio.gather(*(fetch(d, _resume(d, buffers, positions), max(wanted, 1)) for d in names))
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, UpstreamError):
+                on_failure(result)
+                buffers.pop(name, None)
+                failed.add(name)
+                continue
+            totals.setdefault(name, result.total)
+            buffers[name] = _Buffer(result.items, result.positions, 0, result.has_more)
+
+    failed: set[str] = set()
+    await refill([d for d in departments if positions[d] != DONE], first)
+    items: list[RecordT] = []
+    taken_from: list[str] = []
+    positions_after: list[str] = []
+    while len(items) < first:
+        starved = [d for d, b in buffers.items() if b.index == len(b.items) and b.has_more]
+        if starved:
+            await refill(starved, first - len(items))
+            continue
+        head = min((d for d, b in buffers.items() if b.index < len(b.items)),
+                   key=lambda d: key(buffers[d].items[buffers[d].index]), default=None)
+        if head is None:
+            break
+        buffer = buffers[head]
+        items.append(buffer.items[buffer.index])
+        taken_from.append(head)
+        last = buffer.index + 1 == len(buffer.items)
+        positions_after.append(DONE if last and not buffer.has_more else buffer.positions[buffer.index])
+        buffer.index += 1
+    has_next = any(b.index < len(b.items) or b.has_more for b in buffers.values())
+    return MergedPage(items=items, total=sum(totals.values()), has_next=has_next, _departments=taken_from,
+                      _positions_after=positions_after, _start=positions, _totals=totals, _encode=encode)
+
+
+def _resume(department: str, buffers: dict[str, _Buffer[Any]], start: dict[str, str | None]) -> str | None:
+    buffer = buffers.get(department)
+    if buffer is None or not buffer.items:
+        return start.get(department)
+    return buffer.positions[-1]

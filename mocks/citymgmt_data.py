@@ -1,0 +1,379 @@
+"""The 数字城管 department's share of the mock city: cases (案卷) and monitoring alerts, from the Inventory.
+
+Everything here is in canonical terms (WGS-84/CGCS2000, timezone-aware datetimes, canonical units, the
+English vocabularies of ``connectors.records`` as plain strings), like ``mocks.city``; ``mocks.citymgmt``
+renders it in the department's dialect. Both functions are deterministic for a given Inventory (seed, scale,
+anchor), so tests can compute statistics from them independently of the mock.
+
+Cases: about ``CASES_PER_DISTRICT`` per district at scale 1.0, ~60% 部件 cases about a component of another
+department (its class, its location give or take a few metres, its grid) and ~40% 事件 cases of the
+catalogue's event classes. Reported within the last ``REPORT_WINDOW_DAYS`` days before the anchor; case ids
+are 13-digit 案卷编号 = report date (YYYYMMDD) + 5-digit daily serial, so id order is report order.
+
+Alerts: one per (component, metric) whose latest reading (``mocks.city.attributes``) is beyond its threshold
+(domain.md §5); the level is that of the most severe band crossed and ``threshold`` that band's limit.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from mocks.city import (
+    DEPARTMENT_NAMES,
+    DEPARTMENT_OF_CLASS,
+    DISTRICTS,
+    BaseComponent,
+    District,
+    Inventory,
+    attributes,
+)
+from schema.codes import load_catalogue
+
+CASES_PER_DISTRICT = 3000
+COMPONENT_CASE_SHARE = 0.6
+REPORT_WINDOW_DAYS = 90
+MIN_REPORT_AGE = timedelta(minutes=10)
+RECENT_CASE_AGE = timedelta(days=3)
+URGENT_DEADLINE = timedelta(hours=2)
+URGENT_SHARE = 0.08
+URGENT_SHARE_EMERGENCIES = 0.6  # 事件大类 04 突发事件
+OVERDUE_CLOSE_SHARE = 0.15
+MAX_OVERDUE = timedelta(days=3)
+CASE_LOCATION_JITTER_DEG = 0.00005  # about 5 m: the inspector's fix next to the component
+DISTRICT_MARGIN_DEG = 0.002
+DAILY_SERIAL_DIGITS = 5
+
+# (status, weight): young cases are still in the workflow, old ones are mostly closed (domain.md §4).
+RECENT_STATUS_WEIGHTS = (
+    ("PENDING_ACCEPTANCE", 10), ("REGISTERED", 8), ("DISPATCHED", 15), ("IN_PROGRESS", 22), ("VERIFYING", 10),
+    ("CLOSED", 30), ("VOIDED", 3), ("POSTPONED", 1), ("SUPERVISED", 1),
+)
+OLDER_STATUS_WEIGHTS = (
+    ("REGISTERED", 1), ("DISPATCHED", 2), ("IN_PROGRESS", 4), ("VERIFYING", 2), ("CLOSED", 82), ("VOIDED", 5),
+    ("POSTPONED", 2), ("SUPERVISED", 2),
+)
+COMPONENT_SOURCE_WEIGHTS = (("INSPECTOR", 55), ("PUBLIC_REPORT", 10), ("HOTLINE_12345", 20), ("SENSOR", 15))
+EVENT_SOURCE_WEIGHTS = (("INSPECTOR", 55), ("PUBLIC_REPORT", 15), ("HOTLINE_12345", 30))
+SOURCES_WITH_REPORTER = frozenset({"PUBLIC_REPORT", "HOTLINE_12345"})
+
+# 处置时限 in days for normal urgency, per 小类 where it differs from the 大类 default.
+DEADLINE_DAYS_BY_CLASS = {
+    "0101": 1, "0102": 1, "0103": 1, "0111": 1, "0113": 1,  # open manholes and hydrants are dangerous
+    "0107": 5, "0201": 2, "0301": 2, "0401": 1, "0402": 1, "0403": 1, "0404": 2, "0504": 1, "0505": 1,
+}
+DEADLINE_DAYS_BY_MAJOR = {"01": 2, "02": 3, "03": 3, "04": 1, "05": 2, "06": 5, "21": 3}
+DEFAULT_DEADLINE_DAYS = 3
+
+STREET_OFFICES = {
+    "370811": ("古槐街道", "济阳街道", "阜桥街道", "越河街道", "南苑街道", "观音阁街道", "仙营街道",
+               "金城街道", "许庄街道", "李营街道", "柳行街道", "唐口街道"),
+    "370812": ("鼓楼街道", "酒仙桥街道", "龙桥街道", "兴隆庄街道"),
+}
+EVENT_HANDLERS_BY_MAJOR = {
+    "01": "{district}环境卫生服务中心",
+    "02": "{district}综合行政执法局",
+    "03": "{district}综合行政执法局",
+    "04": "{district}市政公用事业服务中心",
+    "05": "{street}办事处",
+}
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕孔颜"
+GIVEN_NAMES = ("伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰",
+               "娟", "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "建国", "志强", "海燕", "玉兰",
+               "晓东", "文华", "春梅", "子涵", "浩然", "欣怡", "宇航", "俊杰", "雨桐")
+MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
+                   "156", "157", "158", "159", "166", "176", "177", "178", "180", "181", "182", "183", "185",
+                   "186", "187", "188", "189", "191", "198", "199")
+COMPONENT_PROBLEMS = {"DAMAGED": "破损", "MISSING": "丢失", "OCCUPIED": "被占用"}
+OTHER_COMPONENT_PROBLEMS = ("破损", "松动", "移位", "污损", "倾斜")
+RISK_NOTES = ("存在安全隐患", "影响通行", "请尽快处置", "群众反映强烈")
+EVENT_SPOTS = ("东侧", "西侧", "南侧", "北侧", "路口", "人行道上", "绿化带旁", "公交站附近")
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One 案卷 in canonical terms (vocabularies as ``connectors.records`` enum values)."""
+
+    id: str
+    kind: str  # COMPONENT | EVENT
+    class_code: str
+    source: str
+    status: str
+    urgent: bool
+    description: str
+    address: str
+    lng: float
+    lat: float
+    region_code: str
+    grid_code: str
+    component_id: str | None
+    handling_department: str
+    reported_at: datetime
+    deadline: datetime | None
+    closed_at: datetime | None
+    reporter_name: str | None
+    reporter_phone: str | None
+
+    @property
+    def overdue(self) -> bool:
+        """Closed after its deadline."""
+        return self.closed_at is not None and self.deadline is not None and self.closed_at > self.deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: str
+    component_id: str
+    metric: str
+    value: float
+    unit: str
+    threshold: float
+    level: str  # RED | ORANGE | YELLOW | BLUE
+    raised_at: datetime
+    department_id: str
+    region_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """Bands from least to most severe, as (limit, level); ``below`` rules fire under the limit."""
+
+    metric: str
+    attribute: str
+    unit: str
+    below: bool
+    bands: tuple[tuple[float, str], ...]
+    inclusive: bool = False
+
+    def crossed(self, value: float) -> tuple[float, str] | None:
+        """The most severe band the value is beyond, or None."""
+        worst: tuple[float, str] | None = None
+        for limit, level in self.bands:
+            if self._beyond(value, limit):
+                worst = (limit, level)
+        return worst
+
+    def _beyond(self, value: float, limit: float) -> bool:
+        if self.below:
+            return value <= limit if self.inclusive else value < limit
+        return value >= limit if self.inclusive else value > limit
+
+
+PRESSURE_RULE = AlertRule("pressure", "pressure_mpa", "MPa", True,
+                          ((0.20, "BLUE"), (0.17, "YELLOW"), (0.14, "ORANGE"), (0.10, "RED")))
+ALERT_RULES: dict[str, tuple[AlertRule, ...]] = {
+    "0113": (PRESSURE_RULE,),
+    "2141": (PRESSURE_RULE,),
+    "2142": (
+        AlertRule("turbidity", "turbidity_ntu", "NTU", False,
+                  ((1.0, "BLUE"), (1.5, "YELLOW"), (2.0, "ORANGE"), (3.0, "RED"))),
+        AlertRule("ph", "ph", "pH", True, ((6.5, "YELLOW"), (6.0, "ORANGE"))),
+        AlertRule("ph", "ph", "pH", False, ((8.5, "YELLOW"), (9.0, "ORANGE"))),
+        AlertRule("residual_chlorine", "residual_chlorine_mgl", "mg/L", True,
+                  ((0.05, "YELLOW"), (0.02, "ORANGE"))),
+    ),
+    "2143": (AlertRule("ponding_depth", "ponding_depth_cm", "cm", False, ((15.0, "YELLOW"), (30.0, "ORANGE")),
+                       inclusive=True),),
+    "0308": (AlertRule("aqi", "aqi", "AQI", False, ((150.0, "BLUE"), (200.0, "YELLOW"), (300.0, "ORANGE"))),),
+    "0602": (AlertRule("pm10", "pm10", "µg/m³", False,
+                       ((150.0, "BLUE"), (200.0, "YELLOW"), (250.0, "ORANGE"))),),
+}
+
+
+# --- cases --------------------------------------------------------------------------------------------------
+def cases_per_district(inventory: Inventory) -> int:
+    return max(1, round(CASES_PER_DISTRICT * inventory.scale))
+
+
+def generate_cases(inventory: Inventory) -> list[Case]:
+    """All cases of both districts in ascending 案卷编号 order (= report order)."""
+    drafts: list[Case] = []
+    for region, district in sorted(DISTRICTS.items()):
+        drafts.extend(_district_cases(inventory, district, _components_in(inventory, region)))
+    drafts.sort(key=lambda case: (case.reported_at, case.region_code, case.id))
+    return _numbered(drafts)
+
+
+def _components_in(inventory: Inventory, region: str) -> list[BaseComponent]:
+    return [c for (bucket_region, _), bucket in sorted(inventory.buckets.items()) if bucket_region == region
+            for c in bucket]
+
+
+def _district_cases(inventory: Inventory, district: District, components: list[BaseComponent]) -> list[Case]:
+    rng = random.Random(f"{inventory.seed}:citymgmt:{district.code}")
+    event_classes = sorted(load_catalogue().events)
+    out = []
+    for index in range(cases_per_district(inventory)):
+        draft_id = f"{district.code}-{index:07d}"  # becomes the 案卷编号 once all cases are in report order
+        if rng.random() < COMPONENT_CASE_SHARE:
+            component = components[int(rng.random() * len(components))]
+            out.append(_component_case(rng, inventory, district, component, draft_id))
+        else:
+            class_code = event_classes[int(rng.random() * len(event_classes))]
+            out.append(_event_case(rng, inventory, district, class_code, draft_id))
+    return out
+
+
+def _component_case(rng: random.Random, inventory: Inventory, district: District, component: BaseComponent,
+                    draft_id: str) -> Case:
+    lng, lat = _near_component(rng, district, component)
+    problem = COMPONENT_PROBLEMS.get(component.status) or rng.choice(OTHER_COMPONENT_PROBLEMS)
+    source = _weighted(rng, COMPONENT_SOURCE_WEIGHTS)
+    return _case(
+        rng, inventory, draft_id, kind="COMPONENT", class_code=component.class_code, source=source,
+        description=f"{component.name}{problem}，{rng.choice(RISK_NOTES)}",
+        address=f"{district.name}{component.road}{1 + int(rng.random() * 300)}号附近",
+        lng=lng, lat=lat, region_code=district.code, grid_code=component.grid_code, component_id=component.id,
+        handling_department=DEPARTMENT_NAMES[component.department], urgent_share=URGENT_SHARE,
+    )
+
+
+def _near_component(rng: random.Random, district: District, component: BaseComponent) -> tuple[float, float]:
+    """A fix a few metres from the component, kept inside the component's grid cell."""
+    lng = round(component.lng + rng.uniform(-1, 1) * CASE_LOCATION_JITTER_DEG, 7)
+    lat = round(component.lat + rng.uniform(-1, 1) * CASE_LOCATION_JITTER_DEG, 7)
+    if district.grid_code(lng, lat) != component.grid_code:
+        return component.lng, component.lat
+    return lng, lat
+
+
+def _event_case(rng: random.Random, inventory: Inventory, district: District, class_code: str,
+                draft_id: str) -> Case:
+    width, height = district.max_lng - district.min_lng, district.max_lat - district.min_lat
+    lng = round(district.min_lng + DISTRICT_MARGIN_DEG + rng.random() * (width - 2 * DISTRICT_MARGIN_DEG), 7)
+    lat = round(district.min_lat + DISTRICT_MARGIN_DEG + rng.random() * (height - 2 * DISTRICT_MARGIN_DEG), 7)
+    grid_code = district.grid_code(lng, lat)
+    road = rng.choice(district.roads)
+    class_name = load_catalogue().events[class_code].name
+    major = class_code[:2]
+    return _case(
+        rng, inventory, draft_id, kind="EVENT", class_code=class_code,
+        source=_weighted(rng, EVENT_SOURCE_WEIGHTS),
+        description=f"{road}{rng.choice(EVENT_SPOTS)}{class_name}，{rng.choice(RISK_NOTES)}",
+        address=f"{district.name}{road}{1 + int(rng.random() * 300)}号附近",
+        lng=lng, lat=lat, region_code=district.code, grid_code=grid_code, component_id=None,
+        handling_department=_event_handler(district, grid_code, major),
+        urgent_share=URGENT_SHARE_EMERGENCIES if major == "04" else URGENT_SHARE,
+    )
+
+
+def _event_handler(district: District, grid_code: str, major: str) -> str:
+    offices = STREET_OFFICES[district.code]
+    street = offices[(int(grid_code[6:9]) - 1) % len(offices)]
+    template = EVENT_HANDLERS_BY_MAJOR.get(major, "{district}城市管理局")
+    return template.format(district=district.name, street=street)
+
+
+def _case(rng: random.Random, inventory: Inventory, draft_id: str, *, kind: str, class_code: str, source: str,
+          description: str, address: str, lng: float, lat: float, region_code: str, grid_code: str,
+          component_id: str | None, handling_department: str, urgent_share: float) -> Case:
+    anchor = inventory.anchor
+    window_s = REPORT_WINDOW_DAYS * 86400 - int(MIN_REPORT_AGE.total_seconds())
+    reported_at = anchor - MIN_REPORT_AGE - timedelta(seconds=int(rng.random() * window_s))
+    urgent = rng.random() < urgent_share
+    status = _weighted(rng, RECENT_STATUS_WEIGHTS if anchor - reported_at < RECENT_CASE_AGE
+                       else OLDER_STATUS_WEIGHTS)
+    # A case gets its 处置时限 when it is registered (立案); one still awaiting acceptance has none yet.
+    deadline = None if status == "PENDING_ACCEPTANCE" else reported_at + _time_limit(class_code, urgent)
+    closed_at = _closing_time(rng, reported_at, deadline, anchor) if status == "CLOSED" else None
+    with_reporter = source in SOURCES_WITH_REPORTER
+    return Case(
+        id=draft_id, kind=kind, class_code=class_code, source=source, status=status, urgent=urgent,
+        description=description, address=address, lng=lng, lat=lat, region_code=region_code,
+        grid_code=grid_code, component_id=component_id, handling_department=handling_department,
+        reported_at=reported_at, deadline=deadline, closed_at=closed_at,
+        reporter_name=_person_name(rng) if with_reporter else None,
+        reporter_phone=_mobile_number(rng) if with_reporter else None,
+    )
+
+
+def _time_limit(class_code: str, urgent: bool) -> timedelta:
+    if urgent:
+        return URGENT_DEADLINE
+    days = (DEADLINE_DAYS_BY_CLASS.get(class_code)
+            or DEADLINE_DAYS_BY_MAJOR.get(class_code[:2], DEFAULT_DEADLINE_DAYS))
+    return timedelta(days=days)
+
+
+def _closing_time(rng: random.Random, reported_at: datetime, deadline: datetime | None,
+                  anchor: datetime) -> datetime:
+    assert deadline is not None  # closed cases were registered, so they have a deadline
+    if rng.random() < OVERDUE_CLOSE_SHARE:
+        late = deadline + timedelta(seconds=600 + int(rng.random() * (MAX_OVERDUE.total_seconds() - 600)))
+        if late < anchor:
+            return late
+    latest = min(deadline, anchor)
+    share = 0.1 + 0.9 * rng.random()
+    return reported_at + timedelta(seconds=int(share * (latest - reported_at).total_seconds()))
+
+
+def _numbered(cases: list[Case]) -> list[Case]:
+    """Replace draft ids by 案卷编号 (YYYYMMDD + daily serial), in report order."""
+    out: list[Case] = []
+    day, serial = "", 0
+    for case in cases:
+        case_day = f"{case.reported_at:%Y%m%d}"
+        serial = serial + 1 if case_day == day else 1
+        day = case_day
+        if serial >= 10**DAILY_SERIAL_DIGITS:
+            raise ValueError("too many cases a day for a 5-digit 案卷 serial: lower the inventory scale")
+        out.append(replace(case, id=f"{case_day}{serial:0{DAILY_SERIAL_DIGITS}d}"))
+    return out
+
+
+def _weighted(rng: random.Random, weights: tuple[tuple[str, int], ...]) -> str:
+    total = sum(weight for _, weight in weights)
+    pick = rng.random() * total
+    for value, weight in weights:
+        pick -= weight
+        if pick < 0:
+            return value
+    return weights[-1][0]
+
+
+def _person_name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES)
+
+
+def _mobile_number(rng: random.Random) -> str:
+    return rng.choice(MOBILE_PREFIXES) + f"{int(rng.random() * 10**8):08d}"
+
+
+# --- alerts -------------------------------------------------------------------------------------------------
+def generate_alerts(inventory: Inventory) -> list[Alert]:
+    """All alerts in ascending id order (= raise order)."""
+    raised: list[tuple[datetime, str, str, Callable[[str], Alert]]] = []
+    for (_, class_code), bucket in sorted(inventory.buckets.items()):
+        rules = ALERT_RULES.get(class_code)
+        if not rules:
+            continue
+        for component in bucket:
+            readings = attributes(component, inventory.anchor)
+            for rule in rules:
+                alert = _alert_factory(component, rule, readings)
+                if alert is not None:
+                    raised.append((readings["reading_at"], component.id, rule.metric, alert))
+    raised.sort(key=lambda item: item[:3])
+    return [make(f"BJ{at:%Y%m%d}{serial:06d}") for serial, (at, _, _, make) in enumerate(raised, start=1)]
+
+
+def _alert_factory(component: BaseComponent, rule: AlertRule,
+                   readings: dict[str, object]) -> Callable[[str], Alert] | None:
+    value = readings[rule.attribute]
+    assert isinstance(value, float | int)
+    crossed = rule.crossed(float(value))
+    if crossed is None:
+        return None
+    threshold, level = crossed
+    raised_at = readings["reading_at"]
+    assert isinstance(raised_at, datetime)
+
+    def make(alert_id: str) -> Alert:
+        return Alert(id=alert_id, component_id=component.id, metric=rule.metric, value=float(value),
+                     unit=rule.unit, threshold=threshold, level=level, raised_at=raised_at,
+                     department_id=DEPARTMENT_OF_CLASS[component.class_code],
+                     region_code=component.region_code)
+
+    return make

@@ -1,0 +1,125 @@
+"""Shared fixtures: the five mock departments as real HTTP servers (a `yiwang mocks` subprocess), the ground-truth
+inventory they serve, and a gateway wired to them, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import DEPARTMENT_PORT_OFFSETS, Settings, mock_url
+from mocks.city import Inventory, anchor_from_date
+
+TEST_ANCHOR = date(2026, 11, 1)
+TEST_SCALE = 1.0
+TEST_UPSTREAM_TIMEOUT_S = 1.5
+STARTUP_TIMEOUT_S = 60
+
+
+def _ports_free(base: int) -> bool:
+    for offset in DEPARTMENT_PORT_OFFSETS.values():
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", base + offset)) == 0:
+                return False
+    return True
+
+
+def _free_base_port() -> int:
+    for base in range(21000 + (os.getpid() % 200) * 10, 40000, 10):
+        if _ports_free(base):
+            return base
+    raise RuntimeError("no free port range for the mock departments")
+
+
+class MockDepartments:
+    def __init__(self, base_port: int) -> None:
+        self.base_port = base_port
+
+    def url(self, department: str) -> str:
+        return mock_url(department, self.base_port)
+
+    def set_faults(self, department: str, **faults: Any) -> None:
+        httpx.post(f"{self.url(department)}/_mock/faults", json=faults).raise_for_status()
+
+    def reset(self) -> None:
+        for department in DEPARTMENT_PORT_OFFSETS:
+            self.set_faults(department)
+
+    def requests_since(self, department: str, since: int) -> list[dict[str, Any]]:
+        answer = httpx.get(f"{self.url(department)}/_mock/requests", params={"since": since}).json()
+        return list(answer["requests"])
+
+    def total(self, department: str) -> int:
+        return int(httpx.get(f"{self.url(department)}/_mock/requests").json()["total"])
+
+    def totals(self) -> dict[str, int]:
+        return {department: self.total(department) for department in DEPARTMENT_PORT_OFFSETS}
+
+
+@pytest.fixture(scope="session")
+def mock_departments() -> Iterator[MockDepartments]:
+    base = _free_base_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "mocks", "--base-port", str(base), "--scale", str(TEST_SCALE),
+         "--anchor", TEST_ANCHOR.isoformat()],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    mocks = MockDepartments(base)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"yiwang mocks exited: {process.stdout.read() if process.stdout else ''}")
+            try:
+                mocks.totals()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield mocks
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Inventory:
+    """The same deterministic inventory the mock departments serve."""
+    return Inventory(scale=TEST_SCALE, anchor=anchor_from_date(TEST_ANCHOR))
+
+
+def gateway_settings(mocks: MockDepartments, **overrides: Any) -> Settings:
+    urls = {f"{name}_url": mocks.url(name) for name in DEPARTMENT_PORT_OFFSETS}
+    return Settings(**{"upstream_timeout_s": TEST_UPSTREAM_TIMEOUT_S, **urls, **overrides})
+
+
+@pytest.fixture
+async def gateway(mock_departments: MockDepartments) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on a gateway wired to the mock departments; faults are reset after each test."""
+    app = create_app(gateway_settings(mock_departments))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
+                                 timeout=30) as client:
+        yield client
+    mock_departments.reset()
+    await app.state.connectors.aclose()
+
+
+async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
+                  ) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body: dict[str, Any] = response.json()
+    return body

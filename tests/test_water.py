@@ -1,0 +1,518 @@
+"""The 供水排水 mock department and its connector, checked against the inventory's ground truth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import orjson
+import pytest
+
+from connectors.geo import gcj02_to_wgs84, wgs84_to_gcj02
+from connectors.records import (
+    ATTRIBUTE_FIELDS,
+    TYPE_BY_CLASS,
+    BBox,
+    ComponentQuery,
+    ComponentRecord,
+    ComponentStatus,
+    Near,
+    Organization,
+)
+from connectors.water import MAX_PAGE_SIZE, WaterConnector, plan_window
+from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
+from mocks.city import (
+    DEPARTMENT_CLASSES,
+    DEPARTMENT_NAMES,
+    DISTRICTS,
+    BaseComponent,
+    Inventory,
+    anchor_from_date,
+    attributes,
+    distance_m,
+    organizations,
+)
+from mocks.control import MockControl
+from mocks.water import create_app
+
+COORDINATE_TOLERANCE_DEG = 1e-6
+STATE_OF = {"INTACT": "完好", "DAMAGED": "破损", "MISSING": "丢失", "OCCUPIED": "占用", "RETIRED": "废弃"}
+
+INVENTORY = Inventory(scale=0.05, anchor=anchor_from_date(date(2026, 10, 1)))
+MOCK_APP: MockControl = create_app(INVENTORY)
+WATER_CLASSES = tuple(DEPARTMENT_CLASSES["water"])
+
+
+def water_rows(**filters: Any) -> list[BaseComponent]:
+    return list(INVENTORY.select("water", **filters))
+
+
+def mock_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=MOCK_APP), base_url="http://water")
+
+
+@pytest.fixture
+async def water() -> AsyncIterator[WaterConnector]:
+    async with mock_client() as client:
+        await client.post("/_mock/faults", json={})
+        connector = WaterConnector(client)
+        yield connector
+        await client.post("/_mock/faults", json={})
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[httpx.AsyncClient]:
+    async with mock_client() as client:
+        yield client
+
+
+async def log_position(client: httpx.AsyncClient) -> int:
+    return int((await client.get("/_mock/requests")).json()["total"])
+
+
+async def requests_since(client: httpx.AsyncClient, seq: int) -> list[dict[str, Any]]:
+    answer = (await client.get("/_mock/requests", params={"since": seq})).json()
+    return list(answer["requests"])
+
+
+def query_of(entry: dict[str, Any]) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(entry["query"]).items()}
+
+
+async def walk(
+    connector: WaterConnector, query: ComponentQuery, sizes: Iterable[int],
+) -> list[ComponentRecord]:
+    """Follow resume positions to the end, taking ``first`` from ``sizes`` in turn."""
+    sizes = list(sizes)
+    out: list[ComponentRecord] = []
+    after: str | None = None
+    expected_total = None
+    for step in range(100_000):
+        page = await connector.search_components(query, after, sizes[step % len(sizes)])
+        expected_total = page.total if expected_total is None else expected_total
+        assert page.total == expected_total
+        assert len(page.positions) == len(page.items)
+        out.extend(page.items)
+        if not page.has_more:
+            assert len(out) == page.total
+            return out
+        assert page.items, "has_more with an empty page would loop forever"
+        after = page.positions[-1]
+    raise AssertionError("walk did not end")
+
+
+# --- record mapping -----------------------------------------------------------------------------------------
+def expected_attributes(component: BaseComponent) -> dict[str, Any]:
+    truth = attributes(component, INVENTORY.anchor)
+    return {name: truth[name] for name in ATTRIBUTE_FIELDS[TYPE_BY_CLASS[component.class_code]]}
+
+
+def assert_matches_truth(record: ComponentRecord, truth: BaseComponent) -> None:
+    owner, maintainer = organizations("water", truth)
+    assert record.id == truth.id
+    assert record.class_code == truth.class_code
+    assert record.name == truth.name
+    assert record.status is ComponentStatus(truth.status)
+    assert record.region_code == truth.region_code
+    assert record.grid_code == truth.grid_code
+    assert abs(record.lng - truth.lng) < COORDINATE_TOLERANCE_DEG
+    assert abs(record.lat - truth.lat) < COORDINATE_TOLERANCE_DEG
+    assert record.department_id == "water"
+    assert record.department_name == DEPARTMENT_NAMES["water"]
+    assert record.owner is not None and record.maintainer is not None
+    assert record.owner == Organization(owner.name, owner.credit_code)
+    assert record.maintainer == Organization(maintainer.name, maintainer.credit_code)
+    assert record.updated_at == truth.updated_at
+    assert record.updated_at.utcoffset() == timedelta(hours=8)
+    expected = expected_attributes(truth)
+    assert set(record.attributes) == set(expected)
+    for name, value in expected.items():
+        if isinstance(value, float):
+            assert record.attributes[name] == pytest.approx(value, abs=1e-9), name
+            assert isinstance(record.attributes[name], float)
+        else:
+            assert record.attributes[name] == value, name
+            assert type(record.attributes[name]) is type(value), name
+
+
+def sample_of_every_class() -> list[BaseComponent]:
+    """A few components of every water class in both districts, including every status that occurs."""
+    rows: list[BaseComponent] = []
+    for region in DISTRICTS:
+        for class_code in WATER_CLASSES:
+            rows.extend(INVENTORY.buckets[(region, class_code)][:3])
+    for status in STATE_OF:
+        rows.extend(water_rows(statuses=[status])[:2])
+    return list({row.id: row for row in rows}.values())
+
+
+async def test_every_field_of_every_class_maps_to_the_ground_truth(water: WaterConnector) -> None:
+    sample = sample_of_every_class()
+    records = await water.get_components([row.id for row in sample])
+    assert [record.id for record in records] == [row.id for row in sample]
+    for record, truth in zip(records, sample, strict=True):
+        assert_matches_truth(record, truth)
+    assert {record.status for record in records} == set(ComponentStatus)
+
+
+async def test_dialect_speaks_gcj02_kpa_chinese_states_and_naive_local_times(raw: httpx.AsyncClient) -> None:
+    hydrant = INVENTORY.buckets[("370811", "0113")][0]
+    answer = (await raw.get("/api/v1/facilities/batch", params={"codes": hydrant.id})).json()
+    assert (answer["code"], answer["msg"]) == (0, "ok")
+    facility = answer["data"]["records"][0]
+    expected_gcj = wgs84_to_gcj02(hydrant.lng, hydrant.lat)
+    assert facility["gcj_lng"] == pytest.approx(expected_gcj[0], abs=1e-7)
+    assert facility["gcj_lat"] == pytest.approx(expected_gcj[1], abs=1e-7)
+    assert abs(facility["gcj_lng"] - hydrant.lng) > 1e-3, "GCJ-02 is visibly shifted from WGS-84"
+    assert facility["state"] == STATE_OF[hydrant.status]
+    truth = attributes(hydrant, INVENTORY.anchor)
+    assert float(facility["latest"]["pressure_kpa"]) == pytest.approx(truth["pressure_mpa"] * 1000)
+    assert facility["update_time"] == hydrant.updated_at.strftime("%Y-%m-%d %H:%M:%S")
+    assert facility["latest"]["reading_time"] == truth["reading_at"].strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def test_pressure_is_converted_from_kpa_to_mpa(water: WaterConnector) -> None:
+    rows = INVENTORY.buckets[("370811", "2141")] + INVENTORY.buckets[("370812", "0113")]
+    records = await water.get_components([row.id for row in rows])
+    for record, row in zip(records, rows, strict=True):
+        truth_mpa = attributes(row, INVENTORY.anchor)["pressure_mpa"]
+        assert record.attributes["pressure_mpa"] == pytest.approx(truth_mpa, abs=1e-9)
+        assert 0.05 < record.attributes["pressure_mpa"] < 1.0
+
+
+# --- batch fetch --------------------------------------------------------------------------------------------
+async def test_batch_fetch_is_one_department_call(water: WaterConnector) -> None:
+    ids = [row.id for row in water_rows(regions=["370812"])[:100]]
+    since = await log_position(water.client)
+    records = await water.get_components(ids)
+    calls = await requests_since(water.client, since)
+    assert [call["path"] for call in calls] == ["/api/v1/facilities/batch"]
+    assert query_of(calls[0])["codes"].split(",") == ids
+    assert [record.id for record in records] == ids
+
+
+async def test_batch_fetch_chunks_at_100_and_drops_unknown_ids(water: WaterConnector) -> None:
+    ids = [row.id for row in water_rows()[:230]]
+    unknown_serial = "370811" + "0101" + "999999"
+    other_department = INVENTORY.buckets[("370811", "0201")][0].id
+    since = await log_position(water.client)
+    records = await water.get_components([*ids, unknown_serial, other_department, "not-an-id", ids[0]])
+    calls = await requests_since(water.client, since)
+    assert [len(query_of(call)["codes"].split(",")) for call in calls] == [100, 100, 31]
+    assert [record.id for record in records] == ids
+
+
+async def test_batch_fetch_of_nothing_makes_no_call(water: WaterConnector) -> None:
+    since = await log_position(water.client)
+    assert await water.get_components([]) == []
+    assert await water.get_components([INVENTORY.buckets[("370811", "0308")][0].id]) == []
+    assert await requests_since(water.client, since) == []
+
+
+# --- pagination ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sizes", [[50], [7], [100], [333], [1000], [3, 17, 64, 1, 250]])
+async def test_walking_a_district_has_no_gaps_or_duplicates(water: WaterConnector, sizes: list[int]) -> None:
+    query = ComponentQuery(region_codes=("370811",))
+    records = await walk(water, query, sizes)
+    assert [record.id for record in records] == [row.id for row in water_rows(regions=["370811"])]
+
+
+async def test_walking_both_districts_matches_the_inventory(water: WaterConnector) -> None:
+    records = await walk(water, ComponentQuery(), [120])
+    assert [record.id for record in records] == [row.id for row in water_rows()]
+
+
+async def test_any_position_resumes_right_after_its_item(water: WaterConnector) -> None:
+    query = ComponentQuery(region_codes=("370812",))
+    truth = [row.id for row in water_rows(regions=["370812"])]
+    page = await water.search_components(query, None, 40)
+    assert page.total == len(truth)
+    assert page.has_more
+    for index in (0, 6, 13, 39):
+        for first in (1, 9, 25, 101):
+            resumed = await water.search_components(query, page.positions[index], first)
+            assert [record.id for record in resumed.items] == truth[index + 1: index + 1 + first]
+            assert resumed.has_more == (index + 1 + first < len(truth))
+
+
+async def test_misaligned_window_is_read_in_one_larger_page_or_two_concurrent_pages(
+        water: WaterConnector) -> None:
+    query = ComponentQuery(region_codes=("370811",))
+    truth = [row.id for row in water_rows(regions=["370811"])]
+    since = await log_position(water.client)
+    one_page = await water.search_components(query, "5", 10)
+    calls = await requests_since(water.client, since)
+    assert [record.id for record in one_page.items] == truth[5:15]
+    assert len(calls) == 1
+    assert 10 < int(query_of(calls[0])["size"]) <= 20
+
+    since = await log_position(water.client)
+    two_pages = await water.search_components(query, "11", 2)  # no size in 2..4 holds rows 11-12 in one page
+    calls = await requests_since(water.client, since)
+    assert [record.id for record in two_pages.items] == truth[11:13]
+    pages = sorted((query_of(call)["page"], query_of(call)["size"]) for call in calls)
+    assert pages == [("6", "2"), ("7", "2")]
+
+
+async def test_first_above_the_department_maximum_is_capped(water: WaterConnector) -> None:
+    page = await water.search_components(ComponentQuery(), None, 5000)
+    assert len(page.items) == min(MAX_PAGE_SIZE, page.total)
+    assert page.has_more == (page.total > MAX_PAGE_SIZE)
+
+
+async def test_end_of_results_and_past_the_end(water: WaterConnector) -> None:
+    query = ComponentQuery(region_codes=("370811",), class_codes=("2142",))
+    truth = water_rows(regions=["370811"], class_codes=["2142"])
+    page = await water.search_components(query, None, len(truth))
+    assert [record.id for record in page.items] == [row.id for row in truth]
+    assert not page.has_more
+    past = await water.search_components(query, str(len(truth) + 5), 10)
+    assert (past.items, past.total, past.has_more) == ([], len(truth), False)
+
+
+async def test_first_zero_still_counts(water: WaterConnector) -> None:
+    page = await water.search_components(ComponentQuery(region_codes=("370812",)), None, 0)
+    assert (page.items, page.total, page.has_more) == ([], len(water_rows(regions=["370812"])), True)
+
+
+async def test_invalid_resume_position_is_a_user_error(water: WaterConnector) -> None:
+    with pytest.raises(UserInputError):
+        await water.search_components(ComponentQuery(), "cursor:abc", 10)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 5, 99, 100, 101, 499, 997, 1999, 123_457])
+@pytest.mark.parametrize("count", [1, 2, 7, 50, 100, 333, 999, 1000, 1500])
+def test_page_plan_covers_exactly_the_window(offset: int, count: int) -> None:
+    calls = plan_window(offset, count)
+    wanted = min(count, MAX_PAGE_SIZE)
+    assert 1 <= len(calls) <= 2
+    covered: list[int] = []
+    for call in calls:
+        assert 1 <= call.size <= MAX_PAGE_SIZE
+        start = (call.page - 1) * call.size
+        covered.extend(range(start + call.skip, start + call.size))
+    assert covered[:wanted] == list(range(offset, offset + wanted))
+    assert len(covered) <= 2 * wanted
+
+
+# --- filters ------------------------------------------------------------------------------------------------
+async def test_filters_are_pushed_down_in_the_dialect(water: WaterConnector) -> None:
+    grid = INVENTORY.buckets[("370811", "0101")][0].grid_code
+    query = ComponentQuery(region_codes=("370811",), class_codes=("0101", "0113", "0201"),
+                           statuses=(ComponentStatus.INTACT, ComponentStatus.DAMAGED))
+    since = await log_position(water.client)
+    records = await walk(water, query, [40])
+    sent = query_of((await requests_since(water.client, since))[0])
+    assert sent["district_codes"] == "370811"
+    assert sent["type_codes"] == "0101,0113"
+    assert sent["state"] == "完好,破损"
+    expected = water_rows(regions=["370811"], class_codes=["0101", "0113"], statuses=["INTACT", "DAMAGED"])
+    assert [record.id for record in records] == [row.id for row in expected]
+
+    by_grid = await walk(water, ComponentQuery(region_codes=("370811",), grid_code=grid), [5])
+    assert [record.id for record in by_grid] == [row.id for row in water_rows(grid_code=grid)]
+    assert all(record.grid_code == grid for record in by_grid)
+
+
+async def test_bbox_is_sent_in_gcj02_and_selects_like_wgs84(water: WaterConnector) -> None:
+    district = DISTRICTS["370811"]
+    west, south = district.min_lng, district.min_lat
+    box = BBox(west + 0.03, south + 0.02, west + 0.09, south + 0.07)
+    since = await log_position(water.client)
+    records = await walk(water, ComponentQuery(region_codes=("370811",), bbox=box), [30])
+    sent_bbox = query_of((await requests_since(water.client, since))[0])["bbox"]
+    sent = [float(part) for part in sent_bbox.split(",")]
+    assert sent[:2] == pytest.approx(list(wgs84_to_gcj02(box.min_lng, box.min_lat)), abs=1e-9)
+    assert sent[2:] == pytest.approx(list(wgs84_to_gcj02(box.max_lng, box.max_lat)), abs=1e-9)
+    expected = [row for row in water_rows(regions=["370811"]) if box.contains(row.lng, row.lat)]
+    assert expected, "the box should hold some facilities"
+    assert [record.id for record in records] == [row.id for row in expected]
+
+
+async def test_near_is_sent_in_gcj02_with_radius_in_metres(water: WaterConnector) -> None:
+    centre = INVENTORY.buckets[("370812", "0103")][4]
+    near = Near(centre.lng, centre.lat, 1500.0)
+    since = await log_position(water.client)
+    records = await walk(water, ComponentQuery(region_codes=("370812",), near=near), [25])
+    sent = query_of((await requests_since(water.client, since))[0])
+    sent_centre = gcj02_to_wgs84(*(float(part) for part in sent["center"].split(",")))
+    assert sent_centre == pytest.approx((centre.lng, centre.lat), abs=1e-9)
+    assert float(sent["radius"]) == 1500.0
+    expected = [row for row in water_rows(regions=["370812"])
+                if distance_m(centre.lng, centre.lat, row.lng, row.lat) <= 1500.0]
+    assert centre.id in {record.id for record in records}
+    assert [record.id for record in records] == [row.id for row in expected]
+
+
+async def test_query_outside_the_department_makes_no_call(water: WaterConnector) -> None:
+    since = await log_position(water.client)
+    for query in (ComponentQuery(class_codes=("0201", "0308")), ComponentQuery(region_codes=()),
+                  ComponentQuery(statuses=())):
+        page = await water.search_components(query, None, 10)
+        assert (page.items, page.total, page.has_more) == ([], 0, False)
+    assert await requests_since(water.client, since) == []
+
+
+async def test_default_regions_are_pushed_down(water: WaterConnector) -> None:
+    since = await log_position(water.client)
+    await water.search_components(ComponentQuery(), None, 3)
+    assert query_of((await requests_since(water.client, since))[0])["district_codes"] == "370811,370812"
+
+
+# --- faults and health --------------------------------------------------------------------------------------
+async def test_department_down_is_unavailable(water: WaterConnector) -> None:
+    await water.client.post("/_mock/faults", json={"down": True})
+    with pytest.raises(UpstreamUnavailable):
+        await water.search_components(ComponentQuery(), None, 10)
+    with pytest.raises(UpstreamUnavailable):
+        await water.get_components([INVENTORY.buckets[("370811", "0101")][0].id])
+    with pytest.raises(UpstreamUnavailable):
+        await water.check_health()
+
+
+async def test_malformed_answer_is_a_bad_response(water: WaterConnector) -> None:
+    await water.client.post("/_mock/faults", json={"malformed": True})
+    with pytest.raises(UpstreamBadResponse):
+        await water.search_components(ComponentQuery(), None, 10)
+    with pytest.raises(UpstreamBadResponse):
+        await water.get_components([INVENTORY.buckets[("370811", "0101")][0].id])
+    with pytest.raises(UpstreamBadResponse):
+        await water.check_health()
+
+
+async def test_reset_faults_restores_service(water: WaterConnector) -> None:
+    await water.client.post("/_mock/faults", json={"down": True})
+    await water.client.post("/_mock/faults", json={})
+    await water.check_health()
+    page = await water.search_components(ComponentQuery(), None, 5)
+    assert len(page.items) == 5
+
+
+async def test_health_of_a_running_department(water: WaterConnector) -> None:
+    since = await log_position(water.client)
+    await water.check_health()
+    assert [call["path"] for call in await requests_since(water.client, since)] == ["/api/v1/health"]
+
+
+def scripted_connector(payload: Any, status: int = 200) -> WaterConnector:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=orjson.dumps(payload)))
+    return WaterConnector(httpx.AsyncClient(transport=transport, base_url="http://water"))
+
+
+async def test_health_reporting_down_is_unavailable() -> None:
+    connector = scripted_connector({"code": 0, "msg": "ok", "data": {"status": "DOWN"}})
+    with pytest.raises(UpstreamUnavailable):
+        await connector.check_health()
+
+
+async def test_error_envelope_and_unknown_state_are_bad_responses() -> None:
+    refused = scripted_connector({"code": 50001, "msg": "数据库连接失败", "data": None})
+    with pytest.raises(UpstreamBadResponse):
+        await refused.search_components(ComponentQuery(), None, 10)
+    facility = (await (await _raw_facility()).aread())
+    record = orjson.loads(facility)["data"]["records"][0]
+    odd_record = {**record, "state": "维修中"}
+    odd = scripted_connector({"code": 0, "msg": "ok", "data": {"total": 1, "records": [odd_record]}})
+    with pytest.raises(UpstreamBadResponse):
+        await odd.get_components([record["facility_code"]])
+    wrong_status = scripted_connector({"code": 40001, "msg": "参数错误", "data": None}, status=400)
+    with pytest.raises(UpstreamBadResponse):
+        await wrong_status.check_health()
+
+
+async def _raw_facility() -> httpx.Response:
+    async with mock_client() as client:
+        response = await client.get("/api/v1/facilities", params={"size": 1})
+        await response.aread()
+        return response
+
+
+# --- the dialect itself -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("params", [
+    {"size": "5000"}, {"size": "0"}, {"page": "0"}, {"page": "abc"}, {"state": "坏了"},
+    {"bbox": "116.5,35.4,116.6"}, {"bbox": "116.6,35.4,116.5,35.5"}, {"center": "116.5,35.4"},
+    {"radius": "500"}, {"center": "116.5,35.4", "radius": "-1"}, {"grid_code": "12345"},
+    {"district_codes": "3708"}, {"type_codes": "01"},
+])
+async def test_bad_parameters_get_a_400_in_the_department_style(raw: httpx.AsyncClient,
+                                                                 params: dict[str, str]) -> None:
+    response = await raw.get("/api/v1/facilities", params=params)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] != 0 and body["msg"] and body["data"] is None
+
+
+async def test_batch_refuses_more_than_100_codes_and_empty_codes(raw: httpx.AsyncClient) -> None:
+    codes = ",".join(row.id for row in water_rows()[:101])
+    for params in ({"codes": codes}, {}):
+        response = await raw.get("/api/v1/facilities/batch", params=params)
+        assert response.status_code == 400
+        assert response.json()["code"] != 0
+
+
+async def test_unknown_path_answers_in_the_envelope(raw: httpx.AsyncClient) -> None:
+    response = await raw.get("/api/v1/pipes")
+    assert response.status_code == 404
+    assert response.json()["code"] != 0
+
+
+async def test_page_and_size_are_one_based_and_echoed(raw: httpx.AsyncClient) -> None:
+    truth = water_rows(regions=["370812"], class_codes=["0103"])
+    answer = (await raw.get("/api/v1/facilities", params={"district_codes": "370812", "type_codes": "0103",
+                                                          "page": "3", "size": "7"})).json()["data"]
+    assert (answer["page"], answer["size"], answer["total"]) == (3, 7, len(truth))
+    assert [record["facility_code"] for record in answer["records"]] == [row.id for row in truth[14:21]]
+
+
+# Minimal JSON-schema check for the subset the OpenAPI document uses.
+def check_schema(value: Any, schema: dict[str, Any], schemas: dict[str, Any], where: str) -> None:
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    if value is None:
+        assert schema.get("nullable"), f"{where} is null but not nullable"
+        return
+    kind = schema.get("type")
+    python_types: dict[str, Any] = {"object": dict, "array": list, "string": str, "integer": int,
+                                    "number": (int, float), "boolean": bool}
+    if kind is not None:
+        assert isinstance(value, python_types[kind]) and not isinstance(value, bool), f"{where}: {value!r}"
+    if "enum" in schema:
+        assert value in schema["enum"], where
+    if "pattern" in schema:
+        assert re.search(schema["pattern"], value), f"{where}: {value!r}"
+    if kind == "object":
+        properties = schema.get("properties", {})
+        assert set(schema.get("required", ())) <= set(value), f"{where} misses required fields"
+        undocumented = set(value) - set(properties)
+        assert not undocumented, f"{where} has undocumented fields {undocumented}"
+        for name, item in value.items():
+            check_schema(item, properties[name], schemas, f"{where}.{name}")
+    if kind == "array":
+        for index, item in enumerate(value):
+            check_schema(item, schema["items"], schemas, f"{where}[{index}]")
+
+
+async def test_openapi_document_describes_the_real_answers(raw: httpx.AsyncClient) -> None:
+    response = await raw.get("/openapi.json")
+    document = orjson.loads(response.content)
+    assert document["openapi"].startswith("3.0")
+    assert set(document["paths"]) == {"/api/v1/facilities", "/api/v1/facilities/batch", "/api/v1/health"}
+    schemas = document["components"]["schemas"]
+    list_operation = document["paths"]["/api/v1/facilities"]["get"]
+    assert {parameter["name"] for parameter in list_operation["parameters"]} == {
+        "district_codes", "grid_code", "type_codes", "state", "bbox", "center", "radius", "page", "size"}
+    sample_ids = ",".join(row.id for row in sample_of_every_class()[:100])
+    answers = {
+        "/api/v1/facilities": await raw.get("/api/v1/facilities", params={"size": "200"}),
+        "/api/v1/facilities/batch": await raw.get("/api/v1/facilities/batch", params={"codes": sample_ids}),
+        "/api/v1/health": await raw.get("/api/v1/health"),
+    }
+    for path, answer in answers.items():
+        schema = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        check_schema(answer.json(), schema, schemas, path)
+    bad = await raw.get("/api/v1/facilities", params={"size": "0"})
+    check_schema(bad.json(), {"$ref": "#/components/schemas/ErrorEnvelope"}, schemas, "400")
