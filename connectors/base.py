@@ -59,7 +59,9 @@ class Connector:
         """
         raise NotImplementedError
 
-    async def search_components(self, query: ComponentQuery, after: str | None, first: int) -> SearchPage[ComponentRecord]:
+    async def search_components(
+        self, query: ComponentQuery, after: str | None, first: int,
+    ) -> SearchPage[ComponentRecord]:
         """Up to ``first`` matches in ascending id order, starting after resume position ``after``."""
         raise NotImplementedError
 

@@ -8,7 +8,7 @@ closed form; it is solved by fixed-point iteration to well under a centimetre.
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 
 KRASOVSKY_A = 6378245.0
 KRASOVSKY_EE = 0.00669342162296594323
@@ -18,7 +18,7 @@ _INVERSE_TOLERANCE_DEG = 1e-10
 _INVERSE_MAX_ITERATIONS = 30
 
 
-class CRS(str, Enum):
+class CRS(StrEnum):
     WGS84 = "WGS84"
     CGCS2000 = "CGCS2000"
     GCJ02 = "GCJ02"

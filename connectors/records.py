@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 
-class ComponentStatus(str, Enum):
+class ComponentStatus(StrEnum):
     INTACT = "INTACT"  # 完好
     DAMAGED = "DAMAGED"  # 破损
     MISSING = "MISSING"  # 丢失
@@ -22,7 +22,7 @@ class ComponentStatus(str, Enum):
     RETIRED = "RETIRED"  # 废弃
 
 
-class EventStatus(str, Enum):
+class EventStatus(StrEnum):
     """Case workflow states (domain.md §4), in the vocabulary of deployed 数字城管 systems."""
 
     PENDING_ACCEPTANCE = "PENDING_ACCEPTANCE"  # 待受理
@@ -36,19 +36,19 @@ class EventStatus(str, Enum):
     SUPERVISED = "SUPERVISED"  # 督查
 
 
-class EventSource(str, Enum):
+class EventSource(StrEnum):
     INSPECTOR = "INSPECTOR"  # 监督员上报
     PUBLIC_REPORT = "PUBLIC_REPORT"  # 公众举报
     HOTLINE_12345 = "HOTLINE_12345"  # 12345热线
     SENSOR = "SENSOR"  # 传感器
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     COMPONENT = "COMPONENT"  # 部件类案卷
     EVENT = "EVENT"  # 事件类案卷
 
 
-class AlertLevel(str, Enum):
+class AlertLevel(StrEnum):
     RED = "RED"  # 一级
     ORANGE = "ORANGE"  # 二级
     YELLOW = "YELLOW"  # 三级

@@ -79,7 +79,7 @@ class RequestContext:
             self.failures.record(error, path_of(info))
             return None
 
-    async def _load_components(self, ids: Sequence[str]) -> list[ComponentRecord | None | UpstreamError]:
+    async def _load_components(self, ids: Sequence[str]) -> list[ComponentRecord | UpstreamError | None]:
         grouped: dict[str, list[str]] = defaultdict(list)
         for component_id in dict.fromkeys(ids):
             connector = self.connectors.for_component_id(component_id)
@@ -98,7 +98,7 @@ class RequestContext:
                 found.update((record.id, record) for record in result)
         return [found.get(component_id) for component_id in ids]
 
-    async def _load_events(self, ids: Sequence[str]) -> list[EventRecord | None | UpstreamError]:
+    async def _load_events(self, ids: Sequence[str]) -> list[EventRecord | UpstreamError | None]:
         connectors = self.connectors.for_events(None)
         results = await gather_departments([(c, _bound(c.get_events, list(ids))) for c in connectors])
         found: dict[str, EventRecord] = {}

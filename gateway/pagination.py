@@ -9,10 +9,10 @@ with HMAC, and they name the filter they were made for: a cursor replayed with a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
+from connectors.geo import haversine_m as distance_m
 from schema.codes import credit_code_check_char, load_catalogue
 
 CITY_CODE = "370800"
@@ -305,18 +306,13 @@ class Selection:
         return (c for bucket in self._buckets for c in bucket)
 
 
-def distance_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((phi2 - phi1) / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
-    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(h)))
-
-
 # --- attributes and readings -------------------------------------------------------------------------------------
 MATERIALS = ("铸铁", "球墨铸铁", "复合材料", "混凝土")
 HYDRANT_TYPES = ("地上式", "地下式")
 CONTROL_MODES = ("FIXED_TIME", "ACTUATED", "ADAPTIVE")
 STRUCTURES = ("砖混结构", "框架结构", "框架剪力墙结构", "钢结构")
 USAGES = ("住宅", "商业", "办公", "工业", "公共服务")
+CONTRACTORS = ("中建八局第二建设有限公司", "山东济宁城建工程集团", "济宁市政工程有限公司")
 BUS_ROUTES = tuple(f"{n}路" for n in (1, 2, 3, 5, 6, 8, 10, 11, 15, 16, 21, 26, 29, 31, 35, 58, 101, 201, 301))
 
 
@@ -371,7 +367,7 @@ def attributes(component: BaseComponent, anchor: datetime) -> dict[str, Any]:
     if code == "0602":
         start = (anchor - timedelta(days=30 + s % 600)).date()
         return {"permit_number": f"{component.region_code}{2024 + s % 3}{s % 10**6:06d}",
-                "contractor": {"name": ("中建八局第二建设有限公司", "山东济宁城建工程集团", "济宁市政工程有限公司")[s % 3]},
+                "contractor": {"name": CONTRACTORS[s % 3]},
                 "start_date": start, "planned_end_date": start + timedelta(days=365 + s % 400),
                 "pm10": round(rng.uniform(40, 260), 1), "noise_db": round(rng.uniform(52, 82), 1), "reading_at": at}
     if code == "2150":

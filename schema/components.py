@@ -40,7 +40,7 @@ class Component:
 
     @strawberry.field(description="案卷 — cases about this component, newest first")
     async def events(self, info: strawberry.Info, first: int = DEFAULT_RELATED_LIMIT
-                     ) -> list[Annotated["CityEvent", strawberry.lazy("schema.events")]]:
+                     ) -> list[Annotated[CityEvent, strawberry.lazy("schema.events")]]:
         from schema.events import build_event
 
         records = await info.context.events_for_component(self.id, info)
@@ -48,7 +48,7 @@ class Component:
         return [build_event(r, info.context.now) for r in ordered]
 
     @strawberry.field(description="运行监测报警 — alarms raised from this component's readings")
-    async def alerts(self, info: strawberry.Info) -> list[Annotated["Alert", strawberry.lazy("schema.events")]]:
+    async def alerts(self, info: strawberry.Info) -> list[Annotated[Alert, strawberry.lazy("schema.events")]]:
         from schema.events import build_alert
 
         return [build_alert(r) for r in await info.context.alerts_for_component(self.id, info)]
@@ -241,7 +241,7 @@ def build_component(record: ComponentRecord) -> Component:
     type_name = TYPE_BY_CLASS.get(record.class_code)
     attributes = record.attributes
     if type_name is None:
-        return GenericComponent(**common, attributes=dict(attributes))
+        return GenericComponent(**common, attributes=dict(attributes))  # type: ignore[arg-type]
     for name, convert in _FIELD_PLANS[type_name]:
         value = attributes.get(name)
         common[name] = convert(value) if convert is not None else value

@@ -87,7 +87,7 @@ def is_overdue(record: EventRecord, now: datetime) -> bool:
 
 def build_event(record: EventRecord, now: datetime) -> CityEvent:
     return CityEvent(
-        id=record.id,
+        id=strawberry.ID(record.id),
         event_class=class_of_event(record.kind, record.class_code),
         source=EVENT_SOURCE[record.source.value],
         status=EVENT_STATUS[record.status.value],
@@ -109,7 +109,7 @@ def build_event(record: EventRecord, now: datetime) -> CityEvent:
 
 def build_alert(record: AlertRecord) -> Alert:
     return Alert(
-        id=record.id,
+        id=strawberry.ID(record.id),
         component_id=record.component_id,
         metric=record.metric,
         value=record.value,

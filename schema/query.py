@@ -13,8 +13,15 @@ from schema.components import Component, build_component, class_of
 from schema.connections import AlertConnection, CityEventConnection, ComponentConnection, page_info
 from schema.enums import EVENT_KIND
 from schema.events import CityEvent, build_alert, build_event
-from schema.inputs import AlertFilter, ComponentFilter, EventFilter, alert_query, component_query, event_query
-from schema.inputs import parse_component_id
+from schema.inputs import (
+    AlertFilter,
+    ComponentFilter,
+    EventFilter,
+    alert_query,
+    component_query,
+    event_query,
+    parse_component_id,
+)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 10_000

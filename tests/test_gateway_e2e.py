@@ -17,10 +17,10 @@ COMPONENT_FIELDS = "id department regionCode gridCode location { lng lat } compo
 async def test_one_district_spans_four_departments_with_converted_locations(
     gateway: httpx.AsyncClient, inventory: Inventory,
 ) -> None:
-    body = await graphql(gateway, """
-        query($filter: ComponentFilter) {
-          components(filter: $filter, first: 5000) { totalCount nodes { %s } }
-        }""" % COMPONENT_FIELDS, {"filter": {"regionCode": "370811", "classCodes": ["0113", "0201", "0308", "0602"]}})
+    body = await graphql(gateway, f"""
+        query($filter: ComponentFilter) {{
+          components(filter: $filter, first: 5000) {{ totalCount nodes {{ {COMPONENT_FIELDS} }} }}
+        }}""", {"filter": {"regionCode": "370811", "classCodes": ["0113", "0201", "0308", "0602"]}})
     assert "errors" not in body, body
     nodes = body["data"]["components"]["nodes"]
     district = DISTRICTS["370811"]
@@ -197,7 +197,7 @@ async def test_typed_components_of_every_department(gateway: httpx.AsyncClient, 
     ids = {code: inventory.buckets[("370811", code)][0].id
            for code in ("0101", "0113", "2141", "2142", "2143", "0201", "0203", "0210", "0308", "0602", "2150")}
     selection = " ".join(f'c{code}: component(id: "{cid}") {{ __typename id department }}' for code, cid in ids.items())
-    body = await graphql(gateway, "{ %s }" % selection)
+    body = await graphql(gateway, f"{{ {selection} }}")
     assert "errors" not in body, body
     typenames = {key[1:]: value["__typename"] for key, value in body["data"].items()}
     assert typenames == {"0101": "ManholeCover", "0113": "Hydrant", "2141": "WaterPressurePoint",
