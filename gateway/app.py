@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import strawberry
+from cross_web import HTTPException as WebHTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
     DisableIntrospection,
@@ -26,11 +28,12 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
-from strawberry.types import ExecutionContext
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from gateway.context import RequestContext
 from gateway.exceptions import UpstreamError, YiwangError
-from gateway.extensions import UpstreamErrors
+from gateway.extensions import UpstreamErrors, shape_error
 from gateway.fanout import call_department
 from gateway.middleware import BodySizeLimit, CsrfProtection
 from gateway.pagination import CursorCodec
@@ -43,6 +46,7 @@ MAX_QUERY_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 10_000
 DOCUMENT_CACHE_SIZE = 512
+HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
 class GatewaySchema(strawberry.Schema):
@@ -77,8 +81,23 @@ class GraphQLView(GraphQL):
     async def get_context(self, request: Any, response: Any) -> RequestContext:  # type: ignore[override]
         return RequestContext(self.connectors, self.codec, request)
 
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [shape_error(error) for error in result.errors]
+        return process_result(result)
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except WebHTTPException as exc:
+            response = error_response(exc.status_code, HTTP_ERROR_CODES.get(exc.status_code, "HTTP_ERROR"), exc.reason)
+        await response(scope, receive, send)
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -87,8 +106,7 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-    return error_response(exc.status_code, code, str(exc.detail))
+    return error_response(exc.status_code, HTTP_ERROR_CODES.get(exc.status_code, "HTTP_ERROR"), str(exc.detail))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -32,15 +32,14 @@ def shape_error(error: GraphQLError) -> GraphQLError:
 
 
 class UpstreamErrors(SchemaExtension):
-    """Report each failed department once, next to the data of the departments that answered (partial results),
-    and shape all other errors."""
+    """Report each failed department once, next to the data of the departments that answered (partial results)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is None:
             return
-        errors = [shape_error(error) for error in result.errors or ()]
+        errors = list(result.errors or ())
         context = self.execution_context.context
         if isinstance(context, RequestContext):
             for failure in context.failures.by_department.values():

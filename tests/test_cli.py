@@ -1,0 +1,73 @@
+"""The `yiwang` command as a user runs it: `yiwang demo` brings up the gateway and five mock departments."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _free_base_port
+
+YIWANG = Path(sys.executable).with_name("yiwang")
+STARTUP_TIMEOUT_S = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port, base = _free_port(), _free_base_port() + 5000
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIWANG_")}
+    process = subprocess.Popen([str(YIWANG), "demo", "--port", str(port), "--base-port", str(base), "--scale", "0.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if httpx.get(f"{url}/readyz").json()["status"] == "ready":
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "demo did not become ready"
+            time.sleep(0.3)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_demo_answers_a_first_query_across_departments(demo: tuple[str, subprocess.Popen[str]]) -> None:
+    url, _ = demo
+    response = httpx.post(f"{url}/graphql", json={"query": """{
+        departments { id healthy }
+        components(filter: {regionCode: "370811", classCodes: ["0113", "0203", "0308", "2150"]}, first: 2000) {
+          totalCount nodes { id department } }
+        events(first: 5) { nodes { id status component { id } } } }"""}, timeout=30)
+    body = response.json()
+    assert "errors" not in body, body
+    assert all(d["healthy"] for d in body["data"]["departments"])
+    assert {n["department"] for n in body["data"]["components"]["nodes"]} == {
+        "water", "transport", "environment", "housing"}
+    assert len(body["data"]["events"]["nodes"]) == 5
+
+
+def test_demo_serves_graphiql_and_printed_its_url(demo: tuple[str, subprocess.Popen[str]]) -> None:
+    url, process = demo
+    page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    process.terminate()
+    output = process.communicate(timeout=10)[0]
+    assert f"GraphiQL: {url}/graphql" in output
