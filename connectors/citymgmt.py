@@ -31,6 +31,7 @@ from connectors.records import (
     Near,
     SearchPage,
 )
+from connectors.values import parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "citymgmt"
@@ -86,7 +87,7 @@ def _dialect_names(vocabulary: Mapping[str, Any], values: Iterable[Any]) -> str:
 
 # --- department values -> records -------------------------------------------------------------------------
 def parse_time(value: str) -> datetime:
-    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=DEPARTMENT_TZ)
+    return parse_local_time(value, DEPARTMENT_TZ)
 
 
 def parse_optional_time(value: str | None) -> datetime | None:

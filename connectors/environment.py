@@ -21,13 +21,13 @@ from connectors.base import DEFAULT_REGIONS, Connector
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import DEFAULT_TIMEOUT_S, get_xml, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
+from connectors.values import parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UserInputError
 
 SERVICE_PATH = "/services/AirQuality.asmx"
 DEPARTMENT_CRS = CRS.CGCS2000
 # China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact for the service's times.
 DEPARTMENT_TZ = timezone(timedelta(hours=8))
-TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
 MISSING_VALUES = frozenset({"", "-", "--", "/"})
 DEFAULT_HOURS = 24
 MAX_HOURS = 168  # the service's longest history
@@ -236,7 +236,7 @@ def _number(element: Element, tag: str) -> float | None:
 
 
 def _local_time(text: str) -> datetime:
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=DEPARTMENT_TZ)
+    return parse_local_time(text, DEPARTMENT_TZ)
 
 
 def _organization(station: Element, role: str) -> Organization | None:

@@ -27,6 +27,7 @@ from connectors.records import (
     Organization,
     SearchPage,
 )
+from connectors.values import parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from schema.codes import is_component_id
 
@@ -40,7 +41,6 @@ BATCH_CHUNK = 100
 OK_CODE = 0
 HEALTHY_STATUS = "UP"
 LOCAL_TZ = timezone(timedelta(hours=8))  # the department sends naive Asia/Shanghai times
-LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 KPA_PER_MPA = 1000.0
 WATER_CLASSES = frozenset({"0101", "0102", "0103", "0113", "2141", "2142", "2143"})
 
@@ -100,7 +100,7 @@ def _coordinate_pair(lng: float, lat: float) -> str:
 
 
 def _local_time(raw: str) -> datetime:
-    return datetime.strptime(raw, LOCAL_TIME_FORMAT).replace(tzinfo=LOCAL_TZ)
+    return parse_local_time(raw, LOCAL_TZ)
 
 
 def _organization(name: Any, credit_code: Any) -> Organization | None:

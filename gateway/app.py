@@ -33,6 +33,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from gateway.context import RequestContext
 from gateway.exceptions import UpstreamError, YiwangError
+from gateway.execution import FastListExecutionContext
 from gateway.extensions import UpstreamErrors, shape_error
 from gateway.fanout import call_department
 from gateway.middleware import BodySizeLimit, CsrfProtection
@@ -68,7 +69,7 @@ def make_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.demo:
         extensions.append(DisableIntrospection)
-    return build_schema(extensions, schema_class=GatewaySchema)
+    return build_schema(extensions, schema_class=GatewaySchema, execution_context_class=FastListExecutionContext)
 
 
 class GraphQLView(GraphQL):

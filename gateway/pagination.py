@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
@@ -163,16 +164,22 @@ async def merge_walk(
         if starved:
             await refill(starved, first - len(items))
             continue
-        head = min((d for d, b in buffers.items() if b.index < len(b.items)),
-                   key=lambda d: key(buffers[d].items[buffers[d].index]), default=None)
-        if head is None:
+        heads = sorted((key(b.items[b.index]), d) for d, b in buffers.items() if b.index < len(b.items))
+        if not heads:
             break
-        buffer = buffers[head]
-        items.append(buffer.items[buffer.index])
-        taken_from.append(head)
-        last = buffer.index + 1 == len(buffer.items)
-        positions_after.append(DONE if last and not buffer.has_more else buffer.positions[buffer.index])
-        buffer.index += 1
+        department = heads[0][1]
+        buffer = buffers[department]
+        # Take the whole run of this department that sorts before every other department's head.
+        end = len(buffer.items)
+        if len(heads) > 1:
+            end = bisect.bisect_left(buffer.items, heads[1][0], lo=buffer.index, key=key)
+        end = min(end, buffer.index + first - len(items))
+        items.extend(buffer.items[buffer.index:end])
+        taken_from.extend([department] * (end - buffer.index))
+        positions_after.extend(buffer.positions[buffer.index:end])
+        if end == len(buffer.items) and not buffer.has_more:
+            positions_after[-1] = DONE
+        buffer.index = end
     has_next = any(b.index < len(b.items) or b.has_more for b in buffers.values())
     return MergedPage(items=items, total=sum(totals.values()), has_next=has_next, _departments=taken_from,
                       _positions_after=positions_after, _start=positions, _totals=totals, _encode=encode)
