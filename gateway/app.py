@@ -34,7 +34,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from gateway.context import RequestContext
 from gateway.exceptions import UpstreamError, YiwangError
 from gateway.execution import FastListExecutionContext
-from gateway.extensions import UpstreamErrors, shape_error
+from gateway.extensions import UpstreamErrors, shape_error, validation_rules
 from gateway.fanout import call_department
 from gateway.middleware import BodySizeLimit, CsrfProtection
 from gateway.pagination import CursorCodec
@@ -59,16 +59,19 @@ class GatewaySchema(strawberry.Schema):
 
 
 def make_schema(settings: Settings) -> strawberry.Schema:
+    rules = [
+        *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
+    if not settings.demo:
+        rules.extend(DisableIntrospection().validation_rules)
     extensions: list[Any] = [
         UpstreamErrors,
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        validation_rules(rules),
     ]
-    if not settings.demo:
-        extensions.append(DisableIntrospection)
     return build_schema(extensions, schema_class=GatewaySchema, execution_context_class=FastListExecutionContext)
 
 

@@ -19,7 +19,7 @@ def build_connectors(settings: Settings) -> ConnectorSet:
     regions = settings.region_codes
 
     def client(department: str):  # type: ignore[no-untyped-def]
-        return make_client(settings.department_url(department), timeout_s=timeout)
+        return make_client(settings.department_url(department), timeout_s=timeout, transport=settings.http_transport)
 
     connectors: list[Connector] = [
         WaterConnector(client("water"), regions=regions, timeout_s=timeout),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from gateway.context import RequestContext
@@ -46,3 +46,19 @@ class UpstreamErrors(SchemaExtension):
                 errors.append(GraphQLError(failure.error.message, path=failure.path,
                                            extensions=failure.error.to_extensions()))
         result.errors = errors or None
+
+
+def validation_rules(rules: Sequence[type[ASTValidationRule]]) -> type[SchemaExtension]:
+    """An extension adding the same rule classes to every operation.
+
+    strawberry's limiters build a new rule class per extension instance; with one instance per request the
+    validation cache (keyed by the rules) would never hit. Rules built once keep the key stable.
+    """
+    fixed = tuple(rules)
+
+    class FixedValidationRules(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
+            self.execution_context.validation_rules = self.execution_context.validation_rules + fixed
+            yield
+
+    return FixedValidationRules

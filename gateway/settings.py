@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     housing_client_id: str = Field("yiwang-gateway", description="OAuth2 client id at the housing system")
     housing_client_secret: str = Field("housing-demo-secret", description="OAuth2 client secret at housing")
     regions: str = Field("370811,370812", description="Comma-separated GB/T 2260 districts the departments serve")
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="Transport for department calls: aiohttp's pool behind the httpx API, or httpx's")
     upstream_timeout_s: float = Field(5.0, gt=0, description="Timeout of each department call, seconds")
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted request body (413 above)")
     csrf_protection: bool = Field(True, description="Refuse simple (non-preflighted) cross-site requests")
