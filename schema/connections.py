@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment
 
 from schema.common import PageInfo
 from schema.components import Component
 from schema.events import Alert, CityEvent
+
+
+def _selects_cursor(info: strawberry.Info) -> bool:
+    return any(child.name == "cursor" for field in info.selected_fields for child in _flatten(field.selections))
+
+
+def _flatten(selections: list[Any]) -> Iterator[Any]:
+    for selection in selections:
+        if isinstance(selection, (FragmentSpread, InlineFragment)):
+            yield from _flatten(selection.selections)
+        else:
+            yield selection
+
+
+def _cursors(page: Any, info: strawberry.Info) -> Iterable[str]:
+    """Edge cursors cost an HMAC each: computed only when the query selects them."""
+    return page.cursors() if _selects_cursor(info) else [""] * len(page.items)
 
 
 def page_info(page: Any) -> PageInfo:
@@ -18,12 +37,7 @@ def page_info(page: Any) -> PageInfo:
 @strawberry.type
 class ComponentEdge:
     node: Component
-    _page: strawberry.Private[Any]
-    _index: strawberry.Private[int]
-
-    @strawberry.field(description="Opaque cursor after this edge")
-    def cursor(self) -> str:
-        return self._page.cursors()[self._index]
+    cursor: str = strawberry.field(description="Opaque cursor after this edge")
 
 
 @strawberry.type(description="A page of components from all departments that match, merged in 标识码 order")
@@ -34,19 +48,15 @@ class ComponentConnection:
     _page: strawberry.Private[Any]
 
     @strawberry.field
-    def edges(self) -> list[ComponentEdge]:
-        return [ComponentEdge(node=node, _page=self._page, _index=i) for i, node in enumerate(self.nodes)]
+    def edges(self, info: strawberry.Info) -> list[ComponentEdge]:
+        cursors = _cursors(self._page, info)
+        return [ComponentEdge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
 
 
 @strawberry.type
 class CityEventEdge:
     node: CityEvent
-    _page: strawberry.Private[Any]
-    _index: strawberry.Private[int]
-
-    @strawberry.field(description="Opaque cursor after this edge")
-    def cursor(self) -> str:
-        return self._page.cursors()[self._index]
+    cursor: str = strawberry.field(description="Opaque cursor after this edge")
 
 
 @strawberry.type(description="A page of cases (案卷)")
@@ -57,19 +67,15 @@ class CityEventConnection:
     _page: strawberry.Private[Any]
 
     @strawberry.field
-    def edges(self) -> list[CityEventEdge]:
-        return [CityEventEdge(node=node, _page=self._page, _index=i) for i, node in enumerate(self.nodes)]
+    def edges(self, info: strawberry.Info) -> list[CityEventEdge]:
+        cursors = _cursors(self._page, info)
+        return [CityEventEdge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
 
 
 @strawberry.type
 class AlertEdge:
     node: Alert
-    _page: strawberry.Private[Any]
-    _index: strawberry.Private[int]
-
-    @strawberry.field(description="Opaque cursor after this edge")
-    def cursor(self) -> str:
-        return self._page.cursors()[self._index]
+    cursor: str = strawberry.field(description="Opaque cursor after this edge")
 
 
 @strawberry.type(description="A page of alarms (运行监测报警)")
@@ -80,5 +86,6 @@ class AlertConnection:
     _page: strawberry.Private[Any]
 
     @strawberry.field
-    def edges(self) -> list[AlertEdge]:
-        return [AlertEdge(node=node, _page=self._page, _index=i) for i, node in enumerate(self.nodes)]
+    def edges(self, info: strawberry.Info) -> list[AlertEdge]:
+        cursors = _cursors(self._page, info)
+        return [AlertEdge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
