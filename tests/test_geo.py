@@ -1,0 +1,50 @@
+"""Coordinate conversions against published point pairs (wandergis/coordtransform, input 116.404, 39.915)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from connectors import geo
+
+POINT = (116.404, 39.915)
+# The reference's forward transforms are exact; its inverses are one-step approximations (about a metre off),
+# which is why ours (solved to 0.1 mm) are compared with a tolerance.
+WGS84_TO_GCJ02 = (116.41024449916938, 39.91640428150164)
+GCJ02_TO_BD09 = (116.41036949371029, 39.92133699351021)
+GCJ02_TO_WGS84_APPROX = (116.39775550083061, 39.91359571849836)
+BD09_TO_GCJ02_APPROX = (116.39762729119315, 39.90865673957631)
+
+
+def test_forward_transforms_match_the_published_values_exactly() -> None:
+    assert geo.wgs84_to_gcj02(*POINT) == pytest.approx(WGS84_TO_GCJ02, abs=1e-12)
+    assert geo.gcj02_to_bd09(*POINT) == pytest.approx(GCJ02_TO_BD09, abs=1e-12)
+
+
+def test_inverse_transforms_agree_with_the_published_approximations_within_a_metre() -> None:
+    for ours, theirs in ((geo.gcj02_to_wgs84(*POINT), GCJ02_TO_WGS84_APPROX),
+                         (geo.bd09_to_gcj02(*POINT), BD09_TO_GCJ02_APPROX)):
+        assert geo.haversine_m(*ours, *theirs) < 1.0
+
+
+def test_round_trips_are_exact_to_a_millimetre_across_the_city() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        lng, lat = rng.uniform(116.4, 117.0), rng.uniform(35.2, 35.8)
+        for crs in (geo.CRS.GCJ02, geo.CRS.BD09, geo.CRS.CGCS2000):
+            back = geo.to_wgs84(crs, *geo.from_wgs84(crs, lng, lat))
+            assert geo.haversine_m(lng, lat, *back) < 0.001
+
+
+def test_shift_is_hundreds_of_metres_inside_china_and_none_outside() -> None:
+    assert 100 < geo.haversine_m(*POINT, *geo.wgs84_to_gcj02(*POINT)) < 700
+    assert geo.wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)
+    assert geo.gcj02_to_wgs84(2.35, 48.85) == (2.35, 48.85)
+
+
+def test_bbox_around_contains_the_circle() -> None:
+    min_lng, min_lat, max_lng, max_lat = geo.bbox_around(116.6, 35.4, 1000)
+    assert geo.haversine_m(116.6, 35.4, max_lng, 35.4) == pytest.approx(1000, rel=1e-3)
+    assert geo.haversine_m(116.6, 35.4, 116.6, min_lat) == pytest.approx(1000, rel=1e-3)
+    assert min_lng < 116.6 < max_lng and min_lat < 35.4 < max_lat
