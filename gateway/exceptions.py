@@ -3,6 +3,8 @@
 YiwangError
 ├── UserInputError ............ BAD_USER_INPUT        bad argument: malformed 标识码, unknown class code, bad cursor
 ├── NotFoundError ............. NOT_FOUND             an id that no department knows
+├── AuthenticationError ....... UNAUTHENTICATED       no, bad or untrusted bearer token (HTTP 401)
+├── ForbiddenError ............ FORBIDDEN             asking for data outside the caller's scope or role
 ├── UpstreamError ............. (abstract)            a department system failed; carries ``department``
 │   ├── UpstreamTimeout ....... UPSTREAM_TIMEOUT      no answer within the connector's timeout
 │   ├── UpstreamUnavailable ... UPSTREAM_UNAVAILABLE  refused connection, 5xx, rejected credentials
@@ -43,6 +45,16 @@ class UserInputError(YiwangError):
 class NotFoundError(YiwangError):
     code = "NOT_FOUND"
     http_status = 404
+
+
+class AuthenticationError(YiwangError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class ForbiddenError(YiwangError):
+    code = "FORBIDDEN"
+    http_status = 403
 
 
 class UpstreamError(YiwangError):

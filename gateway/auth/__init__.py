@@ -1,0 +1,1 @@
+"""Identity (who is calling: verified bearer JWTs → ``Principal``) and policy (what they may see)."""
