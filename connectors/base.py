@@ -9,6 +9,7 @@ talks to its department only through the injected ``httpx.AsyncClient`` (base UR
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -21,6 +22,7 @@ from connectors.records import (
     ComponentRecord,
     EventQuery,
     EventRecord,
+    RegionStats,
     SearchPage,
 )
 
@@ -91,3 +93,13 @@ class Connector:
         if prefix is None:
             return self.regions
         return tuple(region for region in self.regions if region.startswith(prefix))
+
+    # --- evaluation statistics (综合评价) -----------------------------------------------------------------------
+    async def region_stats(self, region_codes: Sequence[str], start: datetime, end: datetime) -> list[RegionStats]:
+        """Evaluation counts per 6-digit district for cases reported and alerts raised in [start, end] (inclusive).
+
+        ``region_codes`` are concrete districts the connector serves (the caller has intersected its scope with
+        ``regions_within``); the answer has one ``RegionStats`` per asked district, zeros where nothing matched,
+        in as few department calls as the dialect allows (one, with the districts and the window pushed down).
+        """
+        raise NotImplementedError

@@ -5,6 +5,10 @@ naive local times, CGCS2000 coordinates, pressure in kPa and 1-based ``pageNo``/
 ``{"success", "total", "rows"}`` envelopes. Resume positions are absolute offsets into the department's
 ordering (ascending 案卷编号 / 报警编号); a window that straddles two department pages is read with one larger
 page when a size covers it, else with two concurrent page calls.
+
+Evaluation statistics come from ``/api/stats``: one call with the districts (``sqbm``) and the inclusive window
+(``sbsjq``/``sbsjz``, rounded inwards to whole local seconds) answers raw counts per district, mapped to
+``RegionStats``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from connectors.records import (
     EventSource,
     EventStatus,
     Near,
+    RegionStats,
     SearchPage,
 )
 from connectors.values import parse_local_time
@@ -46,6 +51,7 @@ VALUE_DECIMALS = 9  # drops float noise of unit conversion, far below any sensor
 CASES_PATH = "/api/cases"
 CASES_BATCH_PATH = "/api/cases/batch"
 ALARMS_PATH = "/api/alarms"
+STATS_PATH = "/api/stats"
 HEARTBEAT_PATH = "/api/heartbeat"
 
 STATUS_BY_NAME = {
@@ -78,6 +84,9 @@ UNIT_FACTORS = {
 }
 
 RecordT = TypeVar("RecordT")
+KeyT = TypeVar("KeyT")
+CLASS_CODE_LENGTH = 4
+DISTRICT_CODE_LENGTH = 6
 
 
 def _dialect_names(vocabulary: Mapping[str, Any], values: Iterable[Any]) -> str:
@@ -156,6 +165,60 @@ def alert_record(row: Mapping[str, Any]) -> AlertRecord:
         raised_at=parse_time(_text(row, "bjsj")),
         department_id=_text(row, "ssbm"),
         region_code=_text(row, "sqbm"),
+    )
+
+
+def _count(row: Mapping[str, Any], key: str) -> int:
+    value = row[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{key} is {type(value).__name__}, not an integer")
+    if value < 0:
+        raise ValueError(f"{key} is negative: {value}")
+    return value
+
+
+def _counts(row: Mapping[str, Any], key: str, name_key: str, to_key: Callable[[str], KeyT],
+            counts: dict[KeyT, int]) -> dict[KeyT, int]:
+    """Add the department's ``[{name_key: ..., "sl": n}]`` list to ``counts`` (repeated names add up)."""
+    entries = row[key]
+    if not isinstance(entries, list):
+        raise TypeError(f"{key} is {type(entries).__name__}, not a list")
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise TypeError(f"{key} entries must be objects")
+        name = to_key(_text(entry, name_key))
+        counts[name] = counts.get(name, 0) + _count(entry, "sl")
+    return counts
+
+
+def _class_code(value: str) -> str:
+    if len(value) != CLASS_CODE_LENGTH or not value.isdigit():
+        raise ValueError(f"not a 4-digit class code: {value!r}")
+    return value
+
+
+def region_stats_record(row: Mapping[str, Any]) -> RegionStats:
+    region_code = _text(row, "sqbm")
+    if len(region_code) != DISTRICT_CODE_LENGTH or not region_code.isdigit():
+        raise ValueError(f"not a 6-digit region code: {region_code!r}")
+    hours = _number(row, "czsc")
+    if hours < 0:
+        raise ValueError(f"czsc is negative: {hours}")
+    return RegionStats(
+        region_code=region_code,
+        cases_total=_count(row, "ajzs"),
+        to_handle=_count(row, "yczs"),
+        handled=_count(row, "czs"),
+        handled_on_time=_count(row, "aqczs"),
+        to_close=_count(row, "yjas"),
+        closed=_count(row, "jas"),
+        closed_on_time=_count(row, "aqjas"),
+        reworked=_count(row, "fgs"),
+        extended=_count(row, "yqs"),
+        handling_hours_sum=hours,
+        by_class=_counts(row, "ajlb", "xlbm", _class_code, {}),
+        by_status=_counts(row, "ajzt", "ajzt", STATUS_BY_NAME.__getitem__, dict.fromkeys(EventStatus, 0)),
+        alerts_by_level=_counts(row, "bjjb", "bjjb", LEVEL_BY_NAME.__getitem__, dict.fromkeys(AlertLevel, 0)),
     )
 
 
@@ -240,6 +303,14 @@ def alert_params(query: AlertQuery) -> dict[str, str] | None:
     return params
 
 
+def stats_params(region_codes: Sequence[str], start: datetime, end: datetime) -> dict[str, str]:
+    return {
+        "sqbm": ",".join(sorted(set(region_codes))),
+        "sbsjq": _local_time(start, round_up=True),
+        "sbsjz": _local_time(end, round_up=False),
+    }
+
+
 # --- pagination -------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PagePlan:
@@ -308,6 +379,20 @@ class CityManagementConnector(Connector):
         if params is None:
             return _empty_page()
         return await self._search(ALARMS_PATH, params, offset, first, alert_record)
+
+    async def region_stats(self, region_codes: Sequence[str], start: datetime, end: datetime) -> list[RegionStats]:
+        """One ``/api/stats`` call for all the districts; an asked district missing from the answer is a bad
+        response (never a silent hole). Rows are returned as the department sent them (ascending sqbm)."""
+        if not region_codes:
+            return []
+        params = stats_params(region_codes, start, end)
+        _, rows = await self._fetch(STATS_PATH, params)
+        with translating(self.department_id):
+            records = [region_stats_record(row) for row in rows]
+            missing = set(region_codes) - {record.region_code for record in records}
+            if missing:
+                raise ValueError(f"no stats row for {','.join(sorted(missing))}")
+        return records
 
     async def check_health(self) -> None:
         body = await get_json(self.client, self.department_id, HEARTBEAT_PATH)

@@ -21,7 +21,6 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
-    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -29,10 +28,15 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from gateway.auth.demo import DEMO_ISSUER, demo_issuer_config
+from gateway.auth.identity import AuthConfig, Authenticator, load_auth_config
+from gateway.auth.policy import Access, Policy, load_policy
+from gateway.auth.principal import Role
 from gateway.context import RequestContext
-from gateway.exceptions import UpstreamError, YiwangError
+from gateway.exceptions import AuthenticationError, UpstreamError, YiwangError
 from gateway.execution import FastListExecutionContext
 from gateway.extensions import UpstreamErrors, shape_error, validation_rules
 from gateway.fanout import call_department
@@ -58,32 +62,55 @@ class GatewaySchema(strawberry.Schema):
                 logger.error("unexpected error at %s", error.path, exc_info=original)
 
 
-def make_schema(settings: Settings) -> strawberry.Schema:
+def make_schema(settings: Settings, policy: Policy) -> strawberry.Schema:
     rules = [
         *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
     ]
-    if not settings.demo:
-        rules.extend(DisableIntrospection().validation_rules)
     extensions: list[Any] = [
         UpstreamErrors,
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        validation_rules(rules),
+        validation_rules(rules, introspection="all" if settings.demo else "admins"),
     ]
-    return build_schema(extensions, schema_class=GatewaySchema, execution_context_class=FastListExecutionContext)
+    return build_schema(extensions, schema_class=GatewaySchema, execution_context_class=FastListExecutionContext,
+                        policy=policy, config=StrawberryConfig(disable_field_suggestions=not settings.demo))
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    config = load_auth_config(settings.auth_config_path) if settings.auth_config_path else AuthConfig()
+    updates: dict[str, Any] = {}
+    if settings.demo or settings.trust_demo_issuer:
+        issuers = [i for i in config.issuers if i.issuer != DEMO_ISSUER]
+        updates["issuers"] = (*issuers, demo_issuer_config())
+    anonymous = settings.anonymous or ("public" if settings.demo else None)
+    if anonymous is not None:
+        updates["anonymous"] = anonymous
+    return config.model_copy(update=updates) if updates else config
 
 
 class GraphQLView(GraphQL):
     def __init__(self, schema: strawberry.Schema, connectors: ConnectorSet, codec: CursorCodec, *,
-                 graphiql: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True)
+                 authenticator: Authenticator, policy: Policy, demo: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.connectors = connectors
         self.codec = codec
+        self.authenticator = authenticator
+        self.policy = policy
+        self.demo = demo
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:  # type: ignore[override]
-        return RequestContext(self.connectors, self.codec, request)
+        principal = await self.authenticator.authenticate(request.headers.get("authorization"))
+        request.state.principal = principal
+        return RequestContext(self.connectors, self.codec, request, Access(principal, self.policy))
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL: in the demo for everyone; in production only for a platform_admin."""
+        principal = getattr(request.state, "principal", None)
+        if self.demo or (principal is not None and principal.has_role(Role.PLATFORM_ADMIN)):
+            return await super().render_graphql_ide(request)
+        return error_response(404, "NOT_FOUND", "Not Found")
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
@@ -101,6 +128,11 @@ class GraphQLView(GraphQL):
             response = await self.run(Request(scope=scope, receive=receive))
         except WebHTTPException as exc:
             response = error_response(exc.status_code, HTTP_ERROR_CODES.get(exc.status_code, "HTTP_ERROR"), exc.reason)
+        except AuthenticationError as exc:
+            response = error_response(exc.http_status, exc.code, exc.message)
+            response.headers["www-authenticate"] = 'Bearer realm="yiwang"'
+        except YiwangError as exc:
+            response = error_response(exc.http_status, exc.code, exc.message)
         await response(scope, receive, send)
 
 
@@ -125,7 +157,10 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
 
         connectors = build_connectors(settings)
     codec = CursorCodec(settings.cursor_secret.encode())
-    view = GraphQLView(make_schema(settings), connectors, codec, graphiql=settings.demo)
+    policy = load_policy(settings.policy_path)
+    authenticator = Authenticator(auth_config(settings))
+    view = GraphQLView(make_schema(settings, policy), connectors, codec, authenticator=authenticator, policy=policy,
+                       demo=settings.demo)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -151,6 +186,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await connectors.aclose()
+        await authenticator.aclose()
 
     app = Starlette(
         routes=[

@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from gateway.auth.demo import DEFAULT_TOKEN_TTL_S
+from gateway.auth.principal import Tier
 from gateway.exceptions import ConfigurationError
 from gateway.settings import DEFAULT_MOCK_BASE_PORT, DEPARTMENT_PORT_OFFSETS, load_settings, mock_url
 
@@ -31,6 +33,17 @@ def _parser() -> argparse.ArgumentParser:
 
     mocks = commands.add_parser("mocks", help="run the mock department systems alone")
     _mock_options(mocks)
+
+    token = commands.add_parser("token", help="print a development token signed with the (public) demo key")
+    token.add_argument("--tier", required=True, type=str.upper, choices=[t.value for t in Tier if t is not Tier.PUBLIC],
+                       help="platform tier (any case)")
+    token.add_argument("--region", required=True, help="GB/T 2260 region code fitting the tier, e.g. 370800")
+    token.add_argument("--role", dest="roles", action="append", required=True, help="a role; repeat for several")
+    token.add_argument("--department", dest="departments", action="append", default=None,
+                       help="limit to a department; repeat for several (default: not limited)")
+    token.add_argument("--ttl", type=int, default=DEFAULT_TOKEN_TTL_S,
+                       help=f"lifetime in seconds (default {DEFAULT_TOKEN_TTL_S})")
+    token.add_argument("--subject", default=None, help="the sub claim (default demo-<tier>-<region>)")
     return parser
 
 
@@ -50,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_mocks(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "token":
+            return _token(args)
         return _demo(args)
     except ConfigurationError as exc:
         print(f"yiwang: {exc.message}", file=sys.stderr)
@@ -73,8 +88,23 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    from gateway.auth.demo import mint_token
+
+    try:
+        token = mint_token(args.tier, args.region, args.roles, departments=args.departments, ttl_s=args.ttl,
+                           subject=args.subject)
+    except ValueError as exc:
+        print(f"yiwang token: {exc}", file=sys.stderr)
+        return 2
+    print("development token signed with the public demo key; trusted only in demo mode", file=sys.stderr)
+    print(token)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.app import create_app
+    from gateway.auth.demo import demo_tokens
     from mocks.city import Inventory
     from mocks.server import create_mock_apps, mock_servers
 
@@ -88,6 +118,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"yiwang demo: {len(inventory)} components in 5 mock departments (ports {args.base_port + 1}–"
           f"{args.base_port + 5})", flush=True)
     print(f"GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
+    print("Without a token you see public data only. Paste one of these into GraphiQL's Headers tab as\n"
+          '  {"Authorization": "Bearer <token>"}', flush=True)
+    for label, token in demo_tokens().items():
+        print(f"  {label}: {token}", flush=True)
 
     async def run() -> None:
         await asyncio.gather(gateway.serve(), *(server.serve() for server in servers))

@@ -25,10 +25,13 @@ from connectors.records import (
     EventRecord,
     SearchPage,
 )
+from gateway.auth.policy import Access, load_policy, log_out_of_scope
+from gateway.auth.principal import NATIONAL_SERVICE
 from gateway.exceptions import UpstreamError
 from gateway.fanout import UpstreamFailures, call_department, gather_departments, path_of
 from gateway.pagination import CursorCodec, CursorState, MergedPage, fingerprint, merge_walk
 from gateway.router import ConnectorSet
+from schema.codes import component_class_of, region_of
 
 RecordT = TypeVar("RecordT")
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -47,8 +50,10 @@ class Scope:
 
 
 class RequestContext:
-    def __init__(self, connectors: ConnectorSet, codec: CursorCodec, request: Request | None = None) -> None:
+    def __init__(self, connectors: ConnectorSet, codec: CursorCodec, request: Request | None = None,
+                 access: Access | None = None) -> None:
         self.connectors = connectors
+        self.access = access or Access(NATIONAL_SERVICE, load_policy())
         self.codec = codec
         self.request = request
         self.now = datetime.now(CHINA_TZ)
@@ -61,16 +66,40 @@ class RequestContext:
 
     # --- joins -----------------------------------------------------------------------------------------------------
     async def component_by_id(self, component_id: str, info: Any = None) -> ComponentRecord | None:
-        return await self._load_reporting(self._components, component_id, info)
+        what = f"component {component_id}"
+        self.access.check_region(region_of(component_id), what)
+        self.access.check_component_class(component_class_of(component_id), what)
+        connector = self.connectors.for_component_id(component_id)
+        if connector is not None:
+            self.access.departments((connector.department_id,))
+        record = await self._load_reporting(self._components, component_id, info)
+        if record is not None and not self._keep(connector.department_id if connector else "?", record):
+            return None
+        return record
 
     async def event_by_id(self, event_id: str, info: Any = None) -> EventRecord | None:
-        return await self._load_reporting(self._events, event_id, info)
+        self.access.require("events")
+        record: EventRecord | None = await self._load_reporting(self._events, event_id, info)
+        if record is not None:
+            self.access.check_region(record.region_code, f"case {event_id}")
+        return record
 
     async def events_for_component(self, component_id: str, info: Any = None) -> list[EventRecord]:
-        return await self._load_reporting(self._events_by_component, component_id, info) or []
+        self.access.require("events")
+        records = await self._load_reporting(self._events_by_component, component_id, info) or []
+        return [r for r in records if self._keep("citymgmt", r)]
 
     async def alerts_for_component(self, component_id: str, info: Any = None) -> list[AlertRecord]:
-        return await self._load_reporting(self._alerts_by_component, component_id, info) or []
+        self.access.require("alerts")
+        records = await self._load_reporting(self._alerts_by_component, component_id, info) or []
+        return [r for r in records if self._keep("citymgmt", r)]
+
+    def _keep(self, department: str, record: ComponentRecord | EventRecord | AlertRecord) -> bool:
+        """Defence in depth: a department that answers outside the scope has those rows removed and logged."""
+        if self.access.in_scope(record.region_code):
+            return True
+        log_out_of_scope(department, record.id, record.region_code, self.access.principal)
+        return False
 
     async def _load_reporting(self, loader: DataLoader[str, Any], key: str, info: Any) -> Any:
         try:
@@ -155,27 +184,35 @@ class RequestContext:
     # --- searches ----------------------------------------------------------------------------------------------------
     async def search_components(self, query: ComponentQuery, scope: Scope, first: int, after: str | None,
                                 info: Any = None) -> MergedPage[ComponentRecord]:
-        connectors = self.connectors.for_components(query.class_codes, scope.region_prefix, scope.departments)
+        access = self.access
+        prefix = access.scope_region(scope.region_prefix, "gridCode" if query.grid_code else "regionCode")
+        query = dataclasses.replace(query, class_codes=access.component_classes(query.class_codes))
+        departments = access.departments(scope.departments)
+        connectors = self.connectors.for_components(query.class_codes, prefix, departments)
         return await self._search(
-            "components", connectors, fingerprint(query, scope), first, after, info,
-            lambda c, position, n: c.search_components(
-                dataclasses.replace(query, region_codes=c.regions_within(scope.region_prefix)), position, n),
+            "components", connectors, fingerprint(query, prefix, departments, access.scope_key()), first, after,
+            info, lambda c, position, n: c.search_components(
+                dataclasses.replace(query, region_codes=c.regions_within(prefix)), position, n),
         )
 
     async def search_events(self, query: EventQuery, scope: Scope, first: int, after: str | None,
                             info: Any = None) -> MergedPage[EventRecord]:
+        self.access.require("events")
+        prefix = self.access.scope_region(scope.region_prefix, "gridCode" if query.grid_code else "regionCode")
         return await self._search(
-            "events", self.connectors.for_events(scope.region_prefix), fingerprint(query, scope), first, after, info,
-            lambda c, position, n: c.search_events(
-                dataclasses.replace(query, region_codes=c.regions_within(scope.region_prefix)), position, n),
+            "events", self.connectors.for_events(prefix), fingerprint(query, prefix, self.access.scope_key()),
+            first, after, info, lambda c, position, n: c.search_events(
+                dataclasses.replace(query, region_codes=c.regions_within(prefix)), position, n),
         )
 
     async def search_alerts(self, query: AlertQuery, scope: Scope, first: int, after: str | None,
                             info: Any = None) -> MergedPage[AlertRecord]:
+        self.access.require("alerts")
+        prefix = self.access.scope_region(scope.region_prefix)
         return await self._search(
-            "alerts", self.connectors.for_alerts(scope.region_prefix), fingerprint(query, scope), first, after, info,
-            lambda c, position, n: c.search_alerts(
-                dataclasses.replace(query, region_codes=c.regions_within(scope.region_prefix)), position, n),
+            "alerts", self.connectors.for_alerts(prefix), fingerprint(query, prefix, self.access.scope_key()),
+            first, after, info, lambda c, position, n: c.search_alerts(
+                dataclasses.replace(query, region_codes=c.regions_within(prefix)), position, n),
         )
 
     async def _search(
@@ -204,6 +241,7 @@ class RequestContext:
         return await merge_walk(
             list(by_department), fetch_from, first=first, start=start, key=lambda r: r.id, encode=encode,
             on_failure=lambda error: self.failures.record(error, path_of(info)),
+            keep=self._keep,
         )
 
     # --- health ------------------------------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 from graphql import ASTValidationRule, GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 
+from gateway.auth.principal import Role
 from gateway.context import RequestContext
 from gateway.exceptions import YiwangError
 
@@ -48,16 +51,22 @@ class UpstreamErrors(SchemaExtension):
         result.errors = errors or None
 
 
-def validation_rules(rules: Sequence[type[ASTValidationRule]]) -> type[SchemaExtension]:
-    """An extension adding the same rule classes to every operation.
+def validation_rules(rules: Sequence[type[ASTValidationRule]], *, introspection: Literal["all", "admins"],
+                     ) -> type[SchemaExtension]:
+    """An extension adding the same rule classes to every operation, and refusing introspection unless
+    ``introspection`` is ``all`` or the caller is a ``platform_admin``.
 
     strawberry's limiters build a new rule class per extension instance; with one instance per request the
     validation cache (keyed by the rules) would never hit. Rules built once keep the key stable.
     """
-    fixed = tuple(rules)
+    open_rules = tuple(rules)
+    closed_rules = (*open_rules, NoSchemaIntrospectionCustomRule)
 
     class FixedValidationRules(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
+            context = self.execution_context.context
+            admin = isinstance(context, RequestContext) and context.access.principal.has_role(Role.PLATFORM_ADMIN)
+            fixed = open_rules if introspection == "all" or admin else closed_rules
             self.execution_context.validation_rules = self.execution_context.validation_rules + fixed
             yield
 

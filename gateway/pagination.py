@@ -120,6 +120,7 @@ class _Buffer(Generic[RecordT]):
     positions: list[str]
     index: int
     has_more: bool
+    resume: str | None  # the department's position after everything it sent, kept or not
 
 
 async def merge_walk(
@@ -131,13 +132,14 @@ async def merge_walk(
     key: Callable[[RecordT], str],
     encode: Encode,
     on_failure: Callable[[UpstreamError], None],
+    keep: Callable[[str, RecordT], bool] | None = None,
 ) -> MergedPage[RecordT]:
     """Take the ``first`` smallest keys over all departments after their start positions.
 
     Departments are asked concurrently; a department whose answer runs out before the page is full (it caps its
     page size) is asked again from where it stopped, because its next items may sort before everyone else's.
     A department that fails is reported through ``on_failure`` and left out of this page; its position in the
-    cursor stays where it was.
+    cursor stays where it was. Items ``keep`` refuses are dropped without disturbing the department's position.
     """
     buffers: dict[str, _Buffer[RecordT]] = {}
     positions = {d: start.positions.get(d) if start else None for d in departments}
@@ -149,12 +151,17 @@ async def merge_walk(
             if isinstance(result, UpstreamError):
                 on_failure(result)
                 buffers.pop(name, None)
-                failed.add(name)
                 continue
             totals.setdefault(name, result.total)
-            buffers[name] = _Buffer(result.items, result.positions, 0, result.has_more)
+            items, item_positions = result.items, result.positions
+            resume = item_positions[-1] if items else _resume(name, buffers, positions)
+            if keep is not None:
+                kept = [(item, pos) for item, pos in zip(items, item_positions, strict=True) if keep(name, item)]
+                items, item_positions = [k[0] for k in kept], [k[1] for k in kept]
+            # A department that claims more but sent nothing would be asked forever: take it at its word once.
+            has_more = result.has_more and bool(result.items)
+            buffers[name] = _Buffer(items, item_positions, 0, has_more, resume)
 
-    failed: set[str] = set()
     await refill([d for d in departments if positions[d] != DONE], first)
     items: list[RecordT] = []
     taken_from: list[str] = []
@@ -187,6 +194,4 @@ async def merge_walk(
 
 def _resume(department: str, buffers: dict[str, _Buffer[Any]], start: dict[str, str | None]) -> str | None:
     buffer = buffers.get(department)
-    if buffer is None or not buffer.items:
-        return start.get(department)
-    return buffer.positions[-1]
+    return start.get(department) if buffer is None else buffer.resume

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     cursor_secret: str = Field(default_factory=lambda: secrets.token_hex(32), description=(
         "HMAC key for pagination cursors; set the same value on every instance behind one load balancer"))
     catalogue_path: str | None = Field(None, description="Replacement class-code catalogue (JSON)")
+    auth_config_path: str | None = Field(None, description=(
+        "JSON file of trusted token issuers, claim names and the anonymous policy (see docs/architecture.md)"))
+    trust_demo_issuer: bool = Field(False, description=(
+        "Also trust tokens signed with the public demo key (`yiwang token`); always on in demo mode, never in "
+        "production"))
+    anonymous: Literal["reject", "public"] | None = Field(None, description=(
+        "Requests without a token: `reject` (401) or `public` (public data only); default: the auth config's "
+        "choice, `public` in demo mode"))
+    policy_path: str | None = Field(None, description="Access policy file (TOML); default: the built-in policy")
 
     @field_validator("regions")
     @classmethod

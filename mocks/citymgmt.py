@@ -10,12 +10,16 @@ naive local times ("2026-10-01 08:00:00", Asia/Shanghai), CGCS2000 coordinates, 
 - ``GET /api/cases/batch?ajbh=a,b``: up to ``MAX_BATCH_IDS`` cases by 案卷编号; unknown ones are absent.
 - ``GET /api/alarms``: sqbm, bjbsm, bjjb, jczb (comma lists), bjsjq/bjsjz, pageNo, pageSize; ascending bjid.
   Values are in the department's units (pressure in kPa, PM10 in "μg/m3").
+- ``GET /api/stats?sqbm=370811,370812&sbsjq=...&sbsjz=...``: evaluation counts (综合评价, definitions in
+  ``mocks.citymgmt_stats``) per district: one row per asked district (all served ones without sqbm), ascending,
+  zeros where nothing matched; cases by 上报时间 and alarms by 报警时间 within the inclusive window.
 - ``GET /api/heartbeat`` and ``GET /openapi.json``.
 """
 
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +34,7 @@ from starlette.routing import Route
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from mocks.city import CHINA_TZ, DISTRICTS, Inventory, distance_m
 from mocks.citymgmt_data import Alert, Case, generate_alerts, generate_cases
+from mocks.citymgmt_stats import DistrictStats, district_stats
 from mocks.control import MockControl
 
 DEPARTMENT_CRS = CRS.CGCS2000
@@ -95,6 +100,7 @@ def render_case(case: Case) -> dict[str, Any]:
         "sbsj": _local_time(case.reported_at), "clsx": _local_time(case.deadline),
         "jasj": _local_time(case.closed_at),
         "sbr": case.reporter_name or "", "lxdh": case.reporter_phone or "",
+        "czwcsj": _local_time(case.handled_at), "fgcs": case.rework_count, "sfyq": int(case.extended),
     }
 
 
@@ -105,6 +111,23 @@ def render_alert(alert: Alert) -> dict[str, Any]:
         "jcz": round(alert.value * factor, DIALECT_DECIMALS), "dw": unit,
         "yz": round(alert.threshold * factor, DIALECT_DECIMALS), "bjjb": LEVEL_NAMES[alert.level],
         "bjsj": _local_time(alert.raised_at), "ssbm": alert.department_id, "sqbm": alert.region_code,
+    }
+
+
+HOURS_DECIMALS = 6
+
+
+def render_stats(stats: DistrictStats) -> dict[str, Any]:
+    """One district's counts in the department's words; lists hold only non-zero entries."""
+    return {
+        "sqbm": stats.region_code, "ajzs": stats.cases_total, "yczs": stats.to_handle, "czs": stats.handled,
+        "aqczs": stats.handled_on_time, "yjas": stats.to_close, "jas": stats.closed, "aqjas": stats.closed_on_time,
+        "fgs": stats.reworked, "yqs": stats.extended, "czsc": round(stats.handling_seconds / 3600, HOURS_DECIMALS),
+        "ajlb": [{"xlbm": code, "sl": count} for code, count in sorted(stats.by_class.items()) if count],
+        "ajzt": [{"ajzt": name, "sl": stats.by_status[status]} for status, name in STATUS_NAMES.items()
+                 if stats.by_status[status]],
+        "bjjb": [{"bjjb": name, "sl": stats.alerts_by_level[level]} for level, name in LEVEL_NAMES.items()
+                 if stats.alerts_by_level[level]],
     }
 
 
@@ -316,9 +339,19 @@ def _search(table: Table[T], params: Mapping[str, str],
     return _json(table.envelope(len(rows), page.of(rows)))
 
 
+def _window(records: list[T], moments: list[datetime], since: datetime | None, until: datetime | None) -> list[T]:
+    """The records whose (ascending) moment lies in [since, until]."""
+    low = 0 if since is None else bisect_left(moments, since)
+    high = len(records) if until is None else bisect_right(moments, until)
+    return records[low:high]
+
+
 def create_app(inventory: Inventory) -> MockControl:
     cases = Table(generate_cases(inventory), render_case)
     alerts = Table(generate_alerts(inventory), render_alert)
+    # Both tables are in report / raise order (ids follow it), so a time window is a slice.
+    case_times = [case.reported_at for case in cases.records]
+    alert_times = [alert.raised_at for alert in alerts.records]
     openapi = orjson.dumps(openapi_document())
     heartbeat = orjson.dumps(
         {"success": True, "status": "UP", "system": SYSTEM_NAME, "version": SYSTEM_VERSION})
@@ -341,6 +374,19 @@ def create_app(inventory: Inventory) -> MockControl:
     async def list_alarms(request: Request) -> Response:
         return _search(alerts, request.query_params, alert_predicates)
 
+    async def stats(request: Request) -> Response:
+        params = request.query_params
+        try:
+            regions = _codes(params, "sqbm", 6)
+            since, until = _time(params, "sbsjq"), _time(params, "sbsjz")
+        except ParamError as exc:
+            return _error(str(exc))
+        rows = district_stats(_window(cases.records, case_times, since, until),
+                              _window(alerts.records, alert_times, since, until),
+                              sorted(DISTRICTS) if regions is None else regions, since, until)
+        return _json(orjson.dumps({"success": True, "total": len(rows),
+                                   "rows": [render_stats(row) for row in rows]}))
+
     async def heartbeat_endpoint(request: Request) -> Response:
         return _json(heartbeat)
 
@@ -351,6 +397,7 @@ def create_app(inventory: Inventory) -> MockControl:
         Route("/api/cases", list_cases),
         Route("/api/cases/batch", cases_batch),
         Route("/api/alarms", list_alarms),
+        Route("/api/stats", stats),
         Route("/api/heartbeat", heartbeat_endpoint),
         Route("/openapi.json", openapi_endpoint),
     ])
@@ -400,7 +447,7 @@ def _case_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["ajbh", "ajlx", "dlbm", "xlbm", "wtly", "ajzt", "wtms", "dz", "zbx", "zby", "sqbm",
-                     "wgbm", "bjbsm", "zrbm", "sbsj", "clsx", "jasj", "sbr", "lxdh"],
+                     "wgbm", "bjbsm", "zrbm", "sbsj", "clsx", "jasj", "sbr", "lxdh", "czwcsj", "fgcs", "sfyq"],
         "properties": {
             "ajbh": _string("案卷编号: 13 digits, report date YYYYMMDD + daily serial",
                             example="2026110100001"),
@@ -423,8 +470,53 @@ def _case_schema() -> dict[str, Any]:
             "jasj": _string(f"结案时间, {time_help}; null unless 结案", nullable=True),
             "sbr": _string("上报人 (public reports and 12345 only, else empty)"),
             "lxdh": _string("联系电话 (11-digit mobile, public reports and 12345 only, else empty)"),
+            "czwcsj": _string(f"处置完成时间 (the department's feedback that 处置 is finished), {time_help}; "
+                              "set for 核查结案 and 结案, else null", nullable=True),
+            "fgcs": _integer("返工次数: times 核查 sent the case back to the department for rework"),
+            "sfyq": {"type": "integer", "enum": [0, 1],
+                     "description": "是否延期: 1 if an extension of the 处置时限 was approved (clsx includes it)"},
         },
     }
+
+
+def _integer(description: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "description": description}
+
+
+def _stats_schemas() -> dict[str, dict[str, Any]]:
+    def count_list(key: str, key_schema: dict[str, Any], what: str) -> dict[str, Any]:
+        return {"type": "array", "description": f"{what}; only non-zero entries", "items": {
+            "type": "object", "required": [key, "sl"],
+            "properties": {key: key_schema, "sl": _integer("数量")}}}
+
+    counts = {
+        "ajzs": "案卷总数: cases reported in the window, every status",
+        "yczs": "应处置数: status 立案派遣, 处理中, 核查结案, 结案 or 督查",
+        "czs": "已处置数: 应处置 cases in 核查结案 or 结案",
+        "aqczs": "按期处置数: 已处置 cases whose czwcsj <= clsx",
+        "yjas": "应结案数: 应处置 plus 立案未移交 (registered, neither voided nor postponed)",
+        "jas": "结案数: status 结案",
+        "aqjas": "按期结案数: 结案 cases whose jasj <= clsx",
+        "fgs": "返工数: 应结案 cases sent back from 核查 at least once (fgcs >= 1)",
+        "yqs": "延期数: 应处置 cases with an approved extension (sfyq = 1)",
+    }
+    return {"StatsRow": {
+        "type": "object",
+        "description": "Counts of one district (rates are not given: derive them from the counts, e.g. "
+                       "按期结案率 = aqjas / yjas, 返工率 = fgs / yjas, 处置率 = czs / yczs)",
+        "required": ["sqbm", *counts, "czsc", "ajlb", "ajzt", "bjjb"],
+        "properties": {
+            "sqbm": _string("区划编码 (6 digits)", example="370811"),
+            **{key: _integer(description) for key, description in counts.items()},
+            "czsc": {"type": "number", "format": "double", "minimum": 0,
+                     "description": "处置时长合计 in hours: sum over 结案 cases of jasj - sbsj "
+                                    "(平均处置时长 = czsc / jas)"},
+            "ajlb": count_list("xlbm", _string("小类编码 (4 digits)", example="0101"), "案卷按小类"),
+            "ajzt": count_list("ajzt", _string("案卷状态", enum=STATUS_NAMES.values()), "案卷按状态"),
+            "bjjb": count_list("bjjb", _string("报警级别", enum=LEVEL_NAMES.values()),
+                               "报警按级别 (alarms raised in the window)"),
+        },
+    }, "StatsPage": _page_schema("#/components/schemas/StatsRow")}
 
 
 def _alarm_schema() -> dict[str, Any]:
@@ -514,6 +606,17 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [*alarm_filters, *PAGING_PARAMETERS],
                 "responses": _responses("#/components/schemas/AlarmPage"),
             }},
+            "/api/stats": {"get": {
+                "operationId": "getStats",
+                "summary": "综合评价统计: counts per district (one row per asked district, ascending sqbm)",
+                "parameters": [
+                    _query("sqbm", _list_of("区划编码 (6 digits); empty = every district served", regions)),
+                    _query("sbsjq", "统计时间起 (inclusive): cases by 上报时间, alarms by 报警时间; "
+                                    "yyyy-MM-dd HH:mm:ss", TIME_EXAMPLE),
+                    _query("sbsjz", "统计时间止 (inclusive), yyyy-MM-dd HH:mm:ss", TIME_EXAMPLE),
+                ],
+                "responses": _responses("#/components/schemas/StatsPage"),
+            }},
             "/api/heartbeat": {"get": {
                 "operationId": "heartbeat", "summary": "心跳检测",
                 "responses": {"200": {"description": "UP", "content": {"application/json": {
@@ -525,6 +628,7 @@ def openapi_document() -> dict[str, Any]:
             "Alarm": _alarm_schema(),
             "CasePage": _page_schema("#/components/schemas/Case"),
             "AlarmPage": _page_schema("#/components/schemas/Alarm"),
+            **_stats_schemas(),
             "Error": {"type": "object", "required": ["success", "code", "msg"], "properties": {
                 "success": {"type": "boolean"}, "code": {"type": "integer"}, "msg": {"type": "string"}}},
             "Heartbeat": {

@@ -10,6 +10,14 @@ department (its class, its location give or take a few metres, its grid) and ~40
 catalogue's event classes. Reported within the last ``REPORT_WINDOW_DAYS`` days before the anchor; case ids
 are 13-digit 案卷编号 = report date (YYYYMMDD) + 5-digit daily serial, so id order is report order.
 
+Workflow side paths (domain.md §4), drawn from a separate random stream so the fields above do not depend on
+them: ``handled_at`` (处置完成时间, when the department reported 处置 finished) is set exactly for cases whose
+handling is finished (VERIFYING: waiting for 核查, CLOSED) and lies in [reported_at, closed_at or anchor];
+``rework_count`` (返工次数) is how often 核查 sent the case back for rework, 1–3 for about ``REWORK_SHARE`` of the
+cases that reached 处置 (IN_PROGRESS, VERIFYING, CLOSED), else 0; ``extended`` (延期) marks an approved extension
+of the 处置时限 for about ``EXTENSION_SHARE`` of dispatched cases — ``deadline`` is the effective deadline,
+extension included.
+
 Alerts: one per (component, metric) whose latest reading (``mocks.city.attributes``) is beyond its threshold
 (domain.md §5); the level is that of the most severe band crossed and ``threshold`` that band's limit.
 """
@@ -45,6 +53,14 @@ MAX_OVERDUE = timedelta(days=3)
 CASE_LOCATION_JITTER_DEG = 0.00005  # about 5 m: the inspector's fix next to the component
 DISTRICT_MARGIN_DEG = 0.002
 DAILY_SERIAL_DIGITS = 5
+REWORK_SHARE = 0.05
+EXTENSION_SHARE = 0.03
+OVERDUE_HANDLE_SHARE = 0.1
+MAX_VERIFICATION = timedelta(hours=2)  # from 处置完成 (feedback) to 结案 after the 核查
+# Statuses whose 处置 is finished, those that have reached 处置 (and may have been sent back), those dispatched.
+HANDLED_STATUSES = frozenset({"VERIFYING", "CLOSED"})
+REWORKABLE_STATUSES = frozenset({"IN_PROGRESS", "VERIFYING", "CLOSED"})
+DISPATCHED_STATUSES = frozenset({"DISPATCHED", "IN_PROGRESS", "VERIFYING", "CLOSED", "POSTPONED", "SUPERVISED"})
 
 # (status, weight): young cases are still in the workflow, old ones are mostly closed (domain.md §4).
 RECENT_STATUS_WEIGHTS = (
@@ -115,6 +131,9 @@ class Case:
     closed_at: datetime | None
     reporter_name: str | None
     reporter_phone: str | None
+    handled_at: datetime | None = None  # 处置完成时间: set for VERIFYING and CLOSED cases
+    rework_count: int = 0  # 返工次数: times 核查 sent the case back to the department
+    extended: bool = False  # 延期: an extension was approved (``deadline`` includes it)
 
     @property
     def overdue(self) -> bool:
@@ -203,26 +222,27 @@ def _components_in(inventory: Inventory, region: str) -> list[BaseComponent]:
 
 def _district_cases(inventory: Inventory, district: District, components: list[BaseComponent]) -> list[Case]:
     rng = random.Random(f"{inventory.seed}:citymgmt:{district.code}")
+    workflow = random.Random(f"{inventory.seed}:citymgmt-workflow:{district.code}")
     event_classes = sorted(load_catalogue().events)
     out = []
     for index in range(cases_per_district(inventory)):
         draft_id = f"{district.code}-{index:07d}"  # becomes the 案卷编号 once all cases are in report order
         if rng.random() < COMPONENT_CASE_SHARE:
             component = components[int(rng.random() * len(components))]
-            out.append(_component_case(rng, inventory, district, component, draft_id))
+            out.append(_component_case(rng, workflow, inventory, district, component, draft_id))
         else:
             class_code = event_classes[int(rng.random() * len(event_classes))]
-            out.append(_event_case(rng, inventory, district, class_code, draft_id))
+            out.append(_event_case(rng, workflow, inventory, district, class_code, draft_id))
     return out
 
 
-def _component_case(rng: random.Random, inventory: Inventory, district: District, component: BaseComponent,
-                    draft_id: str) -> Case:
+def _component_case(rng: random.Random, workflow: random.Random, inventory: Inventory, district: District,
+                    component: BaseComponent, draft_id: str) -> Case:
     lng, lat = _near_component(rng, district, component)
     problem = COMPONENT_PROBLEMS.get(component.status) or rng.choice(OTHER_COMPONENT_PROBLEMS)
     source = _weighted(rng, COMPONENT_SOURCE_WEIGHTS)
     return _case(
-        rng, inventory, draft_id, kind="COMPONENT", class_code=component.class_code, source=source,
+        rng, workflow, inventory, draft_id, kind="COMPONENT", class_code=component.class_code, source=source,
         description=f"{component.name}{problem}，{rng.choice(RISK_NOTES)}",
         address=f"{district.name}{component.road}{1 + int(rng.random() * 300)}号附近",
         lng=lng, lat=lat, region_code=district.code, grid_code=component.grid_code, component_id=component.id,
@@ -239,8 +259,8 @@ def _near_component(rng: random.Random, district: District, component: BaseCompo
     return lng, lat
 
 
-def _event_case(rng: random.Random, inventory: Inventory, district: District, class_code: str,
-                draft_id: str) -> Case:
+def _event_case(rng: random.Random, workflow: random.Random, inventory: Inventory, district: District,
+                class_code: str, draft_id: str) -> Case:
     width, height = district.max_lng - district.min_lng, district.max_lat - district.min_lat
     lng = round(district.min_lng + DISTRICT_MARGIN_DEG + rng.random() * (width - 2 * DISTRICT_MARGIN_DEG), 7)
     lat = round(district.min_lat + DISTRICT_MARGIN_DEG + rng.random() * (height - 2 * DISTRICT_MARGIN_DEG), 7)
@@ -249,7 +269,7 @@ def _event_case(rng: random.Random, inventory: Inventory, district: District, cl
     class_name = load_catalogue().events[class_code].name
     major = class_code[:2]
     return _case(
-        rng, inventory, draft_id, kind="EVENT", class_code=class_code,
+        rng, workflow, inventory, draft_id, kind="EVENT", class_code=class_code,
         source=_weighted(rng, EVENT_SOURCE_WEIGHTS),
         description=f"{road}{rng.choice(EVENT_SPOTS)}{class_name}，{rng.choice(RISK_NOTES)}",
         address=f"{district.name}{road}{1 + int(rng.random() * 300)}号附近",
@@ -266,9 +286,9 @@ def _event_handler(district: District, grid_code: str, major: str) -> str:
     return template.format(district=district.name, street=street)
 
 
-def _case(rng: random.Random, inventory: Inventory, draft_id: str, *, kind: str, class_code: str, source: str,
-          description: str, address: str, lng: float, lat: float, region_code: str, grid_code: str,
-          component_id: str | None, handling_department: str, urgent_share: float) -> Case:
+def _case(rng: random.Random, workflow: random.Random, inventory: Inventory, draft_id: str, *, kind: str,
+          class_code: str, source: str, description: str, address: str, lng: float, lat: float, region_code: str,
+          grid_code: str, component_id: str | None, handling_department: str, urgent_share: float) -> Case:
     anchor = inventory.anchor
     window_s = REPORT_WINDOW_DAYS * 86400 - int(MIN_REPORT_AGE.total_seconds())
     reported_at = anchor - MIN_REPORT_AGE - timedelta(seconds=int(rng.random() * window_s))
@@ -286,6 +306,9 @@ def _case(rng: random.Random, inventory: Inventory, draft_id: str, *, kind: str,
         reported_at=reported_at, deadline=deadline, closed_at=closed_at,
         reporter_name=_person_name(rng) if with_reporter else None,
         reporter_phone=_mobile_number(rng) if with_reporter else None,
+        handled_at=_handling_time(workflow, status, reported_at, deadline, closed_at, anchor),
+        rework_count=_rework_count(workflow) if status in REWORKABLE_STATUSES else 0,
+        extended=status in DISPATCHED_STATUSES and workflow.random() < EXTENSION_SHARE,
     )
 
 
@@ -307,6 +330,31 @@ def _closing_time(rng: random.Random, reported_at: datetime, deadline: datetime 
     latest = min(deadline, anchor)
     share = 0.1 + 0.9 * rng.random()
     return reported_at + timedelta(seconds=int(share * (latest - reported_at).total_seconds()))
+
+
+def _handling_time(rng: random.Random, status: str, reported_at: datetime, deadline: datetime | None,
+                   closed_at: datetime | None, anchor: datetime) -> datetime | None:
+    """处置完成时间: before the 核查 for closed cases, some time before the anchor for cases being verified."""
+    if status not in HANDLED_STATUSES:
+        return None
+    assert deadline is not None  # handled cases were registered, so they have a deadline
+    if closed_at is not None:
+        verification = min(MAX_VERIFICATION, (closed_at - reported_at) / 2)
+        return closed_at - timedelta(seconds=int((0.1 + 0.9 * rng.random()) * verification.total_seconds()))
+    if rng.random() < OVERDUE_HANDLE_SHARE:
+        late = deadline + timedelta(seconds=600 + int(rng.random() * (MAX_OVERDUE.total_seconds() - 600)))
+        if late < anchor:
+            return late
+    latest = min(deadline, anchor)
+    return reported_at + timedelta(seconds=int((0.1 + 0.9 * rng.random()) * (latest - reported_at).total_seconds()))
+
+
+def _rework_count(rng: random.Random) -> int:
+    """0 for most cases; 1–3 sends back from 核查 for about ``REWORK_SHARE`` of them."""
+    if rng.random() >= REWORK_SHARE:
+        return 0
+    extra = rng.random()
+    return 1 + (extra < 0.2) + (extra < 0.05)
 
 
 def _numbered(cases: list[Case]) -> list[Case]:

@@ -10,6 +10,7 @@ from connectors.records import AlertRecord, EventKind, EventRecord, EventStatus
 from schema.codes import ClassEntry, load_catalogue
 from schema.common import EventClass, GeoPoint, event_class, geo_point
 from schema.components import Component, build_component
+from schema.directives import PolicyMasked
 from schema.enums import ALERT_LEVEL, EVENT_KIND, EVENT_SOURCE, EVENT_STATUS, AlertLevel
 from schema.enums import EventSource as EventSourceEnum
 from schema.enums import EventStatus as EventStatusEnum
@@ -40,8 +41,9 @@ class CityEvent:
     deadline: datetime | None = strawberry.field(description="处置时限 — handling deadline")
     closed_at: datetime | None = strawberry.field(description="结案时间")
     overdue: bool = strawberry.field(description="超期 — past its deadline (closed late, or still open after it)")
-    reporter_name: str | None = strawberry.field(description="上报人 (personal data)")
-    reporter_phone: str | None = strawberry.field(description="联系电话 (personal data)")
+    reporter_name: str | None = strawberry.field(description="上报人 (personal data)", extensions=[PolicyMasked()])
+    reporter_phone: str | None = strawberry.field(description="联系电话 (personal data)",
+                                                  extensions=[PolicyMasked()])
 
     @strawberry.field(description="The component the case is about, from the department that owns it")
     async def component(self, info: strawberry.Info) -> Component | None:

@@ -11,6 +11,7 @@ from schema.codes import load_catalogue
 from schema.common import ComponentClass, EventClass, component_class, event_class
 from schema.components import Component, build_component, class_of
 from schema.connections import AlertConnection, CityEventConnection, ComponentConnection, page_info
+from schema.directives import RegionScoped, SignInRequired
 from schema.enums import EVENT_KIND
 from schema.events import CityEvent, build_alert, build_event
 from schema.inputs import (
@@ -32,6 +33,16 @@ def _page_size(first: int) -> int:
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise UserInputError(f"first must be within 0..{MAX_PAGE_SIZE}, got {first}", argument="first")
     return first
+
+
+@strawberry.type(description="The caller as the gateway sees it")
+class Viewer:
+    subject: str
+    tier: str = strawberry.field(description="NATIONAL, PROVINCIAL, MUNICIPAL, DISTRICT or PUBLIC")
+    region_code: str = strawberry.field(description="行政区划 the caller's platform governs (000000: the country)")
+    region_prefix: str = strawberry.field(description="Every region code in scope starts with this")
+    roles: list[str]
+    departments: list[str] | None
 
 
 @strawberry.type(description="A department system joined to the platform through a connector")
@@ -67,12 +78,14 @@ def department_of(connector: Connector) -> Department:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="One component by its 部件标识码, from the department that owns its class")
+    @strawberry.field(description="One component by its 部件标识码, from the department that owns its class",
+                      directives=[RegionScoped()])
     async def component(self, info: strawberry.Info, id: strawberry.ID) -> Component | None:
         record = await info.context.component_by_id(parse_component_id(str(id)), info)
         return build_component(record) if record is not None else None
 
-    @strawberry.field(description="Components of all departments matching the filter, merged in 标识码 order")
+    @strawberry.field(description="Components of all departments matching the filter, merged in 标识码 order",
+                      directives=[RegionScoped()])
     async def components(self, info: strawberry.Info, filter: ComponentFilter | None = None,
                          first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> ComponentConnection:
         query, scope = component_query(filter)
@@ -80,7 +93,7 @@ class Query:
         return ComponentConnection(total_count=page.total, page_info=page_info(page),
                                    nodes=[build_component(r) for r in page.items], _page=page)
 
-    @strawberry.field(description="One case (案卷) by its number")
+    @strawberry.field(description="One case (案卷) by its number", directives=[RegionScoped(), SignInRequired()])
     async def event(self, info: strawberry.Info, id: strawberry.ID) -> CityEvent | None:
         event_id = str(id)
         if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
@@ -88,7 +101,7 @@ class Query:
         record = await info.context.event_by_id(event_id, info)
         return build_event(record, info.context.now) if record is not None else None
 
-    @strawberry.field(description="Cases (案卷) matching the filter")
+    @strawberry.field(description="Cases (案卷) matching the filter", directives=[RegionScoped(), SignInRequired()])
     async def events(self, info: strawberry.Info, filter: EventFilter | None = None,
                      first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> CityEventConnection:
         query, scope = event_query(filter)
@@ -97,13 +110,21 @@ class Query:
         return CityEventConnection(total_count=page.total, page_info=page_info(page),
                                    nodes=[build_event(r, now) for r in page.items], _page=page)
 
-    @strawberry.field(description="Alarms (运行监测报警) matching the filter")
+    @strawberry.field(description="Alarms (运行监测报警) matching the filter",
+                      directives=[RegionScoped(), SignInRequired()])
     async def alerts(self, info: strawberry.Info, filter: AlertFilter | None = None,
                      first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> AlertConnection:
         query, scope = alert_query(filter)
         page = await info.context.search_alerts(query, scope, _page_size(first), after, info)
         return AlertConnection(total_count=page.total, page_info=page_info(page),
                                nodes=[build_alert(r) for r in page.items], _page=page)
+
+    @strawberry.field(description="Who the gateway takes the caller to be, and the scope that follows")
+    def viewer(self, info: strawberry.Info) -> Viewer:
+        principal = info.context.access.principal
+        return Viewer(subject=principal.subject, tier=principal.tier.value, region_code=principal.region_code,
+                      region_prefix=principal.region_prefix, roles=sorted(principal.roles),
+                      departments=sorted(principal.departments) if principal.departments is not None else None)
 
     @strawberry.field(description="The departments joined to the platform, with connector health")
     def departments(self, info: strawberry.Info) -> list[Department]:

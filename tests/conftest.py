@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.app import create_app
+from gateway.auth.demo import mint_token
 from gateway.settings import DEPARTMENT_PORT_OFFSETS, Settings, mock_url
 from mocks.city import Inventory, anchor_from_date
 
@@ -102,19 +104,35 @@ def inventory() -> Inventory:
 
 
 def gateway_settings(mocks: MockDepartments, **overrides: Any) -> Settings:
+    """Production settings wired to the mocks, trusting the demo issuer so tests can mint real signed tokens."""
     urls = {f"{name}_url": mocks.url(name) for name in DEPARTMENT_PORT_OFFSETS}
-    return Settings(**{"upstream_timeout_s": TEST_UPSTREAM_TIMEOUT_S, **urls, **overrides})
+    return Settings(**{"upstream_timeout_s": TEST_UPSTREAM_TIMEOUT_S, "trust_demo_issuer": True, **urls,
+                       **overrides})
+
+
+def bearer(tier: str, region: str, *roles: str, departments: list[str] | None = None) -> dict[str, str]:
+    token = mint_token(tier, region, roles or ("viewer",), departments=departments)
+    return {"authorization": f"Bearer {token}"}
+
+
+NATIONAL_VIEWER = ("NATIONAL", "000000", "viewer")
 
 
 @pytest.fixture
-async def gateway(mock_departments: MockDepartments) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on a gateway wired to the mock departments; faults are reset after each test."""
+async def gateway_app(mock_departments: MockDepartments) -> AsyncIterator[Starlette]:
     app = create_app(gateway_settings(mock_departments))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
-                                 timeout=30) as client:
-        yield client
+    yield app
     mock_departments.reset()
     await app.state.connectors.aclose()
+
+
+@pytest.fixture
+async def gateway(gateway_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of a national analyst on a gateway wired to the mock departments; faults are reset after
+    each test."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway_app), base_url="http://gateway",
+                                 timeout=30, headers=bearer(*NATIONAL_VIEWER)) as client:
+        yield client
 
 
 async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,

@@ -578,7 +578,7 @@ async def test_openapi_document_describes_the_real_responses() -> None:
         alarm_row = (await client.get("/api/alarms", params={"pageSize": 1})).json()["rows"][0]
         heartbeat = (await client.get("/api/heartbeat")).json()
     assert document["openapi"].startswith("3.0")
-    assert set(document["paths"]) == {"/api/cases", "/api/cases/batch", "/api/alarms", "/api/heartbeat"}
+    assert set(document["paths"]) == {"/api/cases", "/api/cases/batch", "/api/alarms", "/api/stats", "/api/heartbeat"}
     schemas = document["components"]["schemas"]
     for name, row in (("Case", case_row), ("Alarm", alarm_row), ("Heartbeat", heartbeat)):
         assert set(schemas[name]["properties"]) == set(schemas[name]["required"]) == set(row), name

@@ -19,6 +19,21 @@ YIWANG = Path(sys.executable).with_name("yiwang")
 STARTUP_TIMEOUT_S = 60
 
 
+def _printed_token(demo: tuple[str, subprocess.Popen[str]], label: str) -> str:
+    """Read the demo's output up to the token printed for ``label``."""
+    _, process = demo
+    assert process.stdout is not None
+    seen = demo_output.setdefault(id(process), [])
+    while not any(line.strip().startswith(label) for line in seen):
+        line = process.stdout.readline()
+        assert line, f"no token for {label!r} in {seen}"
+        seen.append(line)
+    return next(line for line in seen if line.strip().startswith(label)).rsplit(": ", 1)[1].strip()
+
+
+demo_output: dict[int, list[str]] = {}
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -51,7 +66,11 @@ def demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
 
 def test_demo_answers_a_first_query_across_departments(demo: tuple[str, subprocess.Popen[str]]) -> None:
     url, _ = demo
-    response = httpx.post(f"{url}/graphql", json={"query": """{
+    anonymous = httpx.post(f"{url}/graphql", json={"query": '{ components(filter: {classCodes: ["0113"]}) '
+                                                            '{ totalCount } }'}).json()
+    assert anonymous["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    token = _printed_token(demo, "municipal dispatcher")
+    response = httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {token}"}, json={"query": """{
         departments { id healthy }
         components(filter: {regionCode: "370811", classCodes: ["0113", "0203", "0308", "2150"]}, first: 2000) {
           totalCount nodes { id department } }
@@ -69,5 +88,5 @@ def test_demo_serves_graphiql_and_printed_its_url(demo: tuple[str, subprocess.Po
     page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     process.terminate()
-    output = process.communicate(timeout=10)[0]
+    output = "".join(demo_output.get(id(process), [])) + process.communicate(timeout=10)[0]
     assert f"GraphiQL: {url}/graphql" in output

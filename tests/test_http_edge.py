@@ -21,7 +21,7 @@ async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def production() -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(Settings(max_body_bytes=2048)):
+    async for client in _client(Settings(max_body_bytes=2048, anonymous="public")):
         yield client
 
 

@@ -9,12 +9,12 @@ where anonymous access is configured, and sees only public data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 NATIONAL_REGION = "000000"
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     NATIONAL = "NATIONAL"  # 国家平台
     PROVINCIAL = "PROVINCIAL"  # 省级平台
     MUNICIPAL = "MUNICIPAL"  # 市级平台
@@ -22,7 +22,7 @@ class Tier(str, Enum):
     PUBLIC = "PUBLIC"  # anonymous caller
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     VIEWER = "viewer"
     DISPATCHER = "dispatcher"  # 派遣员
     INSPECTOR = "inspector"  # 监督员
@@ -32,7 +32,7 @@ class Role(str, Enum):
 
 def region_prefix_of(tier: Tier, region_code: str) -> str:
     """The prefix every region code in scope starts with ('' for the whole country)."""
-    if tier is Tier.NATIONAL:
+    if tier in (Tier.NATIONAL, Tier.PUBLIC):
         return ""
     if tier is Tier.PROVINCIAL:
         return region_code[:2]
@@ -88,3 +88,9 @@ class Principal:
     def covers(self, region_code: str) -> bool:
         """The region (a full code or a prefix) lies inside this principal's scope."""
         return region_code.startswith(self.region_prefix)
+
+
+# The gateway's own full-scope identity, for internal work that no caller's request shapes (health checks, tests of
+# the connectors); never derived from a request.
+NATIONAL_SERVICE = Principal(subject="yiwang-service", tier=Tier.NATIONAL, region_code=NATIONAL_REGION,
+                             roles=frozenset({Role.VIEWER.value}))

@@ -1,0 +1,162 @@
+"""The 数字城管 department's evaluation counts (综合评价, domain.md §4): raw counts and sums per 6-digit district.
+
+The department answers counts, never rates, so that any parent region's figures are plain sums of its districts'
+and rates are derived once, at the end, without averaging averages.
+
+Which cases and alerts count
+----------------------------
+- A case counts for district D in the window [start, end] iff ``case.region_code == D`` and
+  ``start <= case.reported_at <= end`` (上报时间, both bounds inclusive; a missing bound is unbounded). A parent region
+  (370800 = prefix 3708, 370000 = prefix 37, 000000 = everything; see ``region_prefix``) is the sum of the districts
+  whose code starts with its prefix.
+- An alert counts for district D iff ``alert.region_code == D`` and ``start <= alert.raised_at <= end`` (报警时间).
+
+Counts (status names as ``connectors.records.EventStatus`` values)
+-------------------------------------------------------------------
+- 案卷总数 ``cases_total``: every case reported in the window, whatever its status.
+- 应处置 ``to_handle``: cases dispatched to a department and neither voided nor postponed — status in
+  {DISPATCHED, IN_PROGRESS, VERIFYING, CLOSED, SUPERVISED}. Not counted: PENDING_ACCEPTANCE (not accepted),
+  REGISTERED (立案未移交, not dispatched yet), VOIDED (作废), POSTPONED (缓办/挂账).
+- 已处置 ``handled``: 应处置 cases whose 处置 is finished — status VERIFYING (feedback given, awaiting 核查) or CLOSED.
+- 按期处置 ``handled_on_time``: 已处置 cases with ``handled_at <= deadline`` (处置完成时间 no later than the effective
+  处置时限, an approved extension included).
+- 应结案 ``to_close``: registered cases neither voided nor postponed — status in {REGISTERED, DISPATCHED,
+  IN_PROGRESS, VERIFYING, CLOSED, SUPERVISED} (应处置 plus REGISTERED).
+- 结案 ``closed``: status CLOSED.
+- 按期结案 ``closed_on_time``: CLOSED cases with ``closed_at <= deadline``.
+- 返工 ``reworked``: 应结案 cases sent back from 核查 at least once (``rework_count >= 1``); a case counts once however
+  often it was sent back.
+- 延期 ``extended``: 应处置 cases with an approved extension.
+- 处置时长 ``handling_seconds``: the sum over CLOSED cases of ``closed_at - reported_at`` in seconds (whole seconds in
+  this mock); the department reports it in hours.
+- 按小类 ``by_class``: cases reported in the window per 4-digit class code (部件小类 or 事件小类), every status.
+- 按状态 ``by_status``: cases reported in the window per status.
+- 按报警级别 ``alerts_by_level``: alerts raised in the window per level (RED/ORANGE/YELLOW/BLUE = 一/二/三/四级).
+
+Rates (derived by whoever adds districts up; ``None``/no value when the denominator is 0)
+-----------------------------------------------------------------------------------------
+处置率 = handled / to_handle; 按期处置率 = handled_on_time / to_handle; 结案率 = closed / to_close;
+按期结案率 = closed_on_time / to_close; 返工率 = reworked / to_close; 延期率 = extended / to_handle;
+平均处置时长 (hours) = handling_seconds / 3600 / closed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mocks.citymgmt_data import Alert, Case
+
+TO_HANDLE_STATUSES = frozenset({"DISPATCHED", "IN_PROGRESS", "VERIFYING", "CLOSED", "SUPERVISED"})
+HANDLED_STATUSES = frozenset({"VERIFYING", "CLOSED"})
+TO_CLOSE_STATUSES = TO_HANDLE_STATUSES | {"REGISTERED"}
+CLOSED_STATUS = "CLOSED"
+
+
+@dataclass(slots=True)
+class DistrictStats:
+    """Raw counts and sums of one 6-digit district over a window (see the module docstring)."""
+
+    region_code: str
+    cases_total: int = 0
+    to_handle: int = 0
+    handled: int = 0
+    handled_on_time: int = 0
+    to_close: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    reworked: int = 0
+    extended: int = 0
+    handling_seconds: int = 0
+    by_class: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = field(default_factory=Counter)
+    alerts_by_level: Counter[str] = field(default_factory=Counter)
+
+
+def region_prefix(region_code: str) -> str:
+    """The code prefix a 6-digit GB/T 2260 region covers.
+
+    370811 -> 370811, 370800 -> 3708, 370000 -> 37, 000000 -> '' (the whole country).
+    """
+    prefix = region_code
+    while prefix.endswith("00"):
+        prefix = prefix[:-2]
+    return prefix
+
+
+def in_window(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
+    """start <= moment <= end, a missing bound being unbounded."""
+    return (start is None or start <= moment) and (end is None or moment <= end)
+
+
+def is_to_handle(case: Case) -> bool:
+    return case.status in TO_HANDLE_STATUSES
+
+
+def is_handled(case: Case) -> bool:
+    return case.status in HANDLED_STATUSES
+
+
+def is_handled_on_time(case: Case) -> bool:
+    return (is_handled(case) and case.handled_at is not None and case.deadline is not None
+            and case.handled_at <= case.deadline)
+
+
+def is_to_close(case: Case) -> bool:
+    return case.status in TO_CLOSE_STATUSES
+
+
+def is_closed(case: Case) -> bool:
+    return case.status == CLOSED_STATUS
+
+
+def is_closed_on_time(case: Case) -> bool:
+    return (is_closed(case) and case.closed_at is not None and case.deadline is not None
+            and case.closed_at <= case.deadline)
+
+
+def is_reworked(case: Case) -> bool:
+    return is_to_close(case) and case.rework_count > 0
+
+
+def is_extended(case: Case) -> bool:
+    return is_to_handle(case) and case.extended
+
+
+def handling_seconds(case: Case) -> int:
+    """closed_at - reported_at in whole seconds for CLOSED cases, else 0."""
+    if not is_closed(case) or case.closed_at is None:
+        return 0
+    return int((case.closed_at - case.reported_at).total_seconds())
+
+
+def add_case(stats: DistrictStats, case: Case) -> None:
+    stats.cases_total += 1
+    stats.to_handle += is_to_handle(case)
+    stats.handled += is_handled(case)
+    stats.handled_on_time += is_handled_on_time(case)
+    stats.to_close += is_to_close(case)
+    stats.closed += is_closed(case)
+    stats.closed_on_time += is_closed_on_time(case)
+    stats.reworked += is_reworked(case)
+    stats.extended += is_extended(case)
+    stats.handling_seconds += handling_seconds(case)
+    stats.by_class[case.class_code] += 1
+    stats.by_status[case.status] += 1
+
+
+def district_stats(cases: Iterable[Case], alerts: Iterable[Alert], region_codes: Iterable[str],
+                   start: datetime | None = None, end: datetime | None = None) -> list[DistrictStats]:
+    """One ``DistrictStats`` per requested 6-digit district (ascending, zeros where nothing matched)."""
+    out = {code: DistrictStats(code) for code in sorted(set(region_codes))}
+    for case in cases:
+        stats = out.get(case.region_code)
+        if stats is not None and in_window(case.reported_at, start, end):
+            add_case(stats, case)
+    for alert in alerts:
+        stats = out.get(alert.region_code)
+        if stats is not None and in_window(alert.raised_at, start, end):
+            stats.alerts_by_level[alert.level] += 1
+    return list(out.values())
