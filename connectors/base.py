@@ -38,6 +38,7 @@ class Connector:
     component_classes: ClassVar[frozenset[str]] = frozenset()
     serves_events: ClassVar[bool] = False
     serves_alerts: ClassVar[bool] = False
+    serves_stats: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -355,6 +355,7 @@ class CityManagementConnector(Connector):
     department_name: ClassVar[str] = "数字城管 City management"
     serves_events: ClassVar[bool] = True
     serves_alerts: ClassVar[bool] = True
+    serves_stats: ClassVar[bool] = True
 
     async def get_events(self, ids: Sequence[str]) -> list[EventRecord]:
         wanted = sorted({case_id for case_id in ids if len(case_id) == CASE_ID_LENGTH and case_id.isdigit()})

@@ -23,6 +23,7 @@ from connectors.records import (
     ComponentRecord,
     EventQuery,
     EventRecord,
+    RegionStats,
     SearchPage,
 )
 from gateway.auth.policy import Access, load_policy, log_out_of_scope
@@ -94,11 +95,11 @@ class RequestContext:
         records = await self._load_reporting(self._alerts_by_component, component_id, info) or []
         return [r for r in records if self._keep("citymgmt", r)]
 
-    def _keep(self, department: str, record: ComponentRecord | EventRecord | AlertRecord) -> bool:
+    def _keep(self, department: str, record: ComponentRecord | EventRecord | AlertRecord | RegionStats) -> bool:
         """Defence in depth: a department that answers outside the scope has those rows removed and logged."""
         if self.access.in_scope(record.region_code):
             return True
-        log_out_of_scope(department, record.id, record.region_code, self.access.principal)
+        log_out_of_scope(department, getattr(record, "id", "statistics"), record.region_code, self.access.principal)
         return False
 
     async def _load_reporting(self, loader: DataLoader[str, Any], key: str, info: Any) -> Any:
@@ -243,6 +244,25 @@ class RequestContext:
             on_failure=lambda error: self.failures.record(error, path_of(info)),
             keep=self._keep,
         )
+
+    # --- statistics --------------------------------------------------------------------------------------------------
+    async def district_stats(self, region_prefix: str | None, start: datetime, end: datetime,
+                             info: Any = None) -> list[RegionStats]:
+        """Raw counts per district inside the requested region (which must lie in the caller's scope)."""
+        self.access.require("stats")
+        prefix = self.access.scope_region(region_prefix)
+        connectors = self.connectors.for_stats(prefix)
+        results = await gather_departments(
+            [(c, _bound(c.region_stats, c.regions_within(prefix), start, end)) for c in connectors])
+        rows: list[RegionStats] = []
+        for connector, result in zip(connectors, results, strict=True):
+            if isinstance(result, UpstreamError):
+                self.failures.record(result, path_of(info))
+                continue
+            for row in result:
+                if row.region_code.startswith(prefix) and self._keep(connector.department_id, row):
+                    rows.append(row)
+        return rows
 
     # --- health ------------------------------------------------------------------------------------------------------
     async def department_problem(self, department_id: str) -> str | None:

@@ -62,6 +62,9 @@ class ConnectorSet:
         return [c for c in self._by_department.values()
                 if c.serves_alerts and (region_prefix is None or c.regions_within(region_prefix))]
 
+    def for_stats(self, region_prefix: str) -> list[Connector]:
+        return [c for c in self._by_department.values() if c.serves_stats and c.regions_within(region_prefix)]
+
     async def aclose(self) -> None:
         for connector in self._by_department.values():
             await connector.aclose()

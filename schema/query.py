@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 
 from connectors.base import Connector
@@ -23,6 +26,7 @@ from schema.inputs import (
     event_query,
     parse_component_id,
 )
+from schema.stats import RegionStatistics, resolve_stats
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 10_000
@@ -118,6 +122,13 @@ class Query:
         page = await info.context.search_alerts(query, scope, _page_size(first), after, info)
         return AlertConnection(total_count=page.total, page_info=page_info(page),
                                nodes=[build_alert(r) for r in page.items], _page=page)
+
+    @strawberry.field(description="综合评价 — evaluation indicators (处置率, 按期结案率, 返工率 …) of a region inside "
+                                  "your scope, with the same per child region; cases counted by report time",
+                      directives=[RegionScoped(), SignInRequired()])
+    async def stats(self, info: strawberry.Info, from_: Annotated[datetime, strawberry.argument(name="from")],
+                    to: datetime, region_code: str | None = None) -> RegionStatistics:
+        return await resolve_stats(info, region_code, from_, to)
 
     @strawberry.field(description="Who the gateway takes the caller to be, and the scope that follows")
     def viewer(self, info: strawberry.Info) -> Viewer:

@@ -286,3 +286,67 @@ async def test_a_department_scoped_principal_sees_only_its_departments(gateway_a
         refused = await graphql(client, '{ component(id: "3708110203000001") { id } }')
         assert codes(refused) == ["FORBIDDEN"]
     assert DEPARTMENT_OF_CLASS["0203"] == "transport"
+
+
+# --- statistics for the upper tiers ------------------------------------------------------------------------------
+
+STATS_QUERY = """query($r: String, $from: DateTime!, $to: DateTime!) {
+  stats(regionCode: $r, from: $from, to: $to) { ...Numbers children { ...Numbers children { ...Numbers
+    children { ...Numbers } } } } }
+fragment Numbers on RegionStatistics {
+  regionCode casesTotal toHandle handled handledOnTime toClose closed closedOnTime reworked extended
+  handlingRate closedOnTimeRate reworkRate averageHandlingHours
+  casesByClass { code count } casesByStatus { status count } alertsByLevel { level count } }"""
+WINDOW = {"from": "2026-09-15T00:00:00+08:00", "to": "2026-10-31T23:59:59+08:00"}
+
+
+def assert_matches_truth(node: dict[str, Any]) -> None:
+    from datetime import datetime
+
+    from tests.test_citymgmt_stats import expected
+
+    truth = expected(node["regionCode"], datetime.fromisoformat(WINDOW["from"]), datetime.fromisoformat(WINDOW["to"]))
+    for key in ("cases_total", "to_handle", "handled", "handled_on_time", "to_close", "closed", "closed_on_time",
+                "reworked", "extended"):
+        camel = "".join(part if i == 0 else part.title() for i, part in enumerate(key.split("_")))
+        assert node[camel] == truth[key], (node["regionCode"], key)
+    assert truth["to_handle"] > 0 and truth["closed"] > 0
+    assert node["handlingRate"] == pytest.approx(truth["handled"] / truth["to_handle"])
+    assert node["closedOnTimeRate"] == pytest.approx(truth["closed_on_time"] / truth["to_close"])
+    assert node["reworkRate"] == pytest.approx(truth["reworked"] / truth["to_close"])
+    assert node["averageHandlingHours"] == pytest.approx(truth["hours"] / truth["closed"])
+    assert {c["code"]: c["count"] for c in node["casesByClass"]} == truth["by_class"]
+    assert {c["status"]: c["count"] for c in node["casesByStatus"]} == truth["by_status"]
+    assert {c["level"]: c["count"] for c in node["alertsByLevel"]} == truth["alerts_by_level"]
+
+
+@pytest.mark.parametrize(("who", "region", "tree"), [
+    (NATIONAL, None, ["000000", "370000", "370800", "370811", "370812"]),
+    (PROVINCIAL, "370000", ["370000", "370800", "370811", "370812"]),
+    (MUNICIPAL_VIEWER, None, ["370800", "370811", "370812"]),
+    (MUNICIPAL_VIEWER, "370812", ["370812"]),
+    (DISTRICT, None, ["370811"]),
+])
+async def test_stats_equal_an_independent_computation_per_region(gateway_app: Any, who: tuple[str, ...],
+                                                                 region: str | None, tree: list[str]) -> None:
+    body = await as_(gateway_app, who, STATS_QUERY, {"r": region, **WINDOW})
+    assert "errors" not in body, body
+    seen: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        seen.append(node["regionCode"])
+        assert_matches_truth(node)
+        for child in node.get("children") or []:
+            walk(child)
+
+    walk(body["data"]["stats"])
+    assert seen == tree
+
+
+async def test_stats_outside_the_scope_are_forbidden(gateway_app: Any, public_app: Any) -> None:
+    district = await as_(gateway_app, DISTRICT, STATS_QUERY, {"r": "370800", **WINDOW})
+    assert codes(district) == ["FORBIDDEN"]
+    other_province = await as_(gateway_app, OTHER_PROVINCE, STATS_QUERY, {"r": "370000", **WINDOW})
+    assert codes(other_province) == ["FORBIDDEN"]
+    anonymous = await as_(public_app, None, STATS_QUERY, {"r": None, **WINDOW})
+    assert codes(anonymous) == ["FORBIDDEN"]
