@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment
 
 from schema.common import PageInfo
-from schema.components import Component
-from schema.events import Alert, CityEvent
 
-
-def _selects_cursor(info: strawberry.Info) -> bool:
-    return any(child.name == "cursor" for field in info.selected_fields for child in _flatten(field.selections))
+NodeT = TypeVar("NodeT")
 
 
 def _flatten(selections: list[Any]) -> Iterator[Any]:
@@ -27,7 +23,8 @@ def _flatten(selections: list[Any]) -> Iterator[Any]:
 
 def _cursors(page: Any, info: strawberry.Info) -> Iterable[str]:
     """Edge cursors cost an HMAC each: computed only when the query selects them."""
-    return page.cursors() if _selects_cursor(info) else [""] * len(page.items)
+    selected = any(child.name == "cursor" for field in info.selected_fields for child in _flatten(field.selections))
+    return page.cursors() if selected else [""] * len(page.items)
 
 
 def page_info(page: Any) -> PageInfo:
@@ -35,57 +32,23 @@ def page_info(page: Any) -> PageInfo:
 
 
 @strawberry.type
-class ComponentEdge:
-    node: Component
+class Edge(Generic[NodeT]):
+    node: NodeT
     cursor: str = strawberry.field(description="Opaque cursor after this edge")
 
 
-@strawberry.type(description="A page of components from all departments that match, merged in 标识码 order")
-class ComponentConnection:
+@strawberry.type(description="A page of records from all departments that answered, merged in id order")
+class Connection(Generic[NodeT]):
     total_count: int = strawberry.field(description="All matches over all answering departments")
     page_info: PageInfo
-    nodes: list[Component]
+    nodes: list[NodeT]
     _page: strawberry.Private[Any]
 
     @strawberry.field
-    def edges(self, info: strawberry.Info) -> list[ComponentEdge]:
+    def edges(self, info: strawberry.Info) -> list[Edge[NodeT]]:
         cursors = _cursors(self._page, info)
-        return [ComponentEdge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
+        return [Edge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
 
 
-@strawberry.type
-class CityEventEdge:
-    node: CityEvent
-    cursor: str = strawberry.field(description="Opaque cursor after this edge")
-
-
-@strawberry.type(description="A page of cases (案卷)")
-class CityEventConnection:
-    total_count: int
-    page_info: PageInfo
-    nodes: list[CityEvent]
-    _page: strawberry.Private[Any]
-
-    @strawberry.field
-    def edges(self, info: strawberry.Info) -> list[CityEventEdge]:
-        cursors = _cursors(self._page, info)
-        return [CityEventEdge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
-
-
-@strawberry.type
-class AlertEdge:
-    node: Alert
-    cursor: str = strawberry.field(description="Opaque cursor after this edge")
-
-
-@strawberry.type(description="A page of alarms (运行监测报警)")
-class AlertConnection:
-    total_count: int
-    page_info: PageInfo
-    nodes: list[Alert]
-    _page: strawberry.Private[Any]
-
-    @strawberry.field
-    def edges(self, info: strawberry.Info) -> list[AlertEdge]:
-        cursors = _cursors(self._page, info)
-        return [AlertEdge(node=node, cursor=cursor) for node, cursor in zip(self.nodes, cursors, strict=True)]
+def connection(page: Any, nodes: list[NodeT]) -> Connection[NodeT]:
+    return Connection(total_count=page.total, page_info=page_info(page), nodes=nodes, _page=page)

@@ -13,10 +13,10 @@ from gateway.exceptions import UserInputError
 from schema.codes import load_catalogue
 from schema.common import ComponentClass, EventClass, component_class, event_class
 from schema.components import Component, build_component, class_of
-from schema.connections import AlertConnection, CityEventConnection, ComponentConnection, page_info
+from schema.connections import Connection, connection
 from schema.directives import RegionScoped, SignInRequired
 from schema.enums import EVENT_KIND
-from schema.events import CityEvent, build_alert, build_event
+from schema.events import Alert, CityEvent, build_alert, build_event
 from schema.inputs import (
     AlertFilter,
     ComponentFilter,
@@ -91,11 +91,10 @@ class Query:
     @strawberry.field(description="Components of all departments matching the filter, merged in 标识码 order",
                       directives=[RegionScoped()])
     async def components(self, info: strawberry.Info, filter: ComponentFilter | None = None,
-                         first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> ComponentConnection:
+                         first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Component]:
         query, scope = component_query(filter)
         page = await info.context.search_components(query, scope, _page_size(first), after, info)
-        return ComponentConnection(total_count=page.total, page_info=page_info(page),
-                                   nodes=[build_component(r) for r in page.items], _page=page)
+        return connection(page, [build_component(r) for r in page.items])
 
     @strawberry.field(description="One case (案卷) by its number", directives=[RegionScoped(), SignInRequired()])
     async def event(self, info: strawberry.Info, id: strawberry.ID) -> CityEvent | None:
@@ -107,21 +106,19 @@ class Query:
 
     @strawberry.field(description="Cases (案卷) matching the filter", directives=[RegionScoped(), SignInRequired()])
     async def events(self, info: strawberry.Info, filter: EventFilter | None = None,
-                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> CityEventConnection:
+                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[CityEvent]:
         query, scope = event_query(filter)
         page = await info.context.search_events(query, scope, _page_size(first), after, info)
         now = info.context.now
-        return CityEventConnection(total_count=page.total, page_info=page_info(page),
-                                   nodes=[build_event(r, now) for r in page.items], _page=page)
+        return connection(page, [build_event(r, now) for r in page.items])
 
     @strawberry.field(description="Alarms (运行监测报警) matching the filter",
                       directives=[RegionScoped(), SignInRequired()])
     async def alerts(self, info: strawberry.Info, filter: AlertFilter | None = None,
-                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> AlertConnection:
+                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Alert]:
         query, scope = alert_query(filter)
         page = await info.context.search_alerts(query, scope, _page_size(first), after, info)
-        return AlertConnection(total_count=page.total, page_info=page_info(page),
-                               nodes=[build_alert(r) for r in page.items], _page=page)
+        return connection(page, [build_alert(r) for r in page.items])
 
     @strawberry.field(description="综合评价 — evaluation indicators (处置率, 按期结案率, 返工率 …) of a region inside "
                                   "your scope, with the same per child region; cases counted by report time",
