@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,6 +42,7 @@ from gateway.extensions import UpstreamErrors, shape_error, validation_rules
 from gateway.fanout import call_department
 from gateway.middleware import BodySizeLimit, CsrfProtection
 from gateway.pagination import CursorCodec
+from gateway.plugins import Plugin, UpstreamFetch
 from gateway.router import ConnectorSet
 from gateway.settings import Settings, load_settings
 from schema.build import build_schema
@@ -62,7 +63,7 @@ class GatewaySchema(strawberry.Schema):
                 logger.error("unexpected error at %s", error.path, exc_info=original)
 
 
-def make_schema(settings: Settings, policy: Policy) -> strawberry.Schema:
+def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = ()) -> strawberry.Schema:
     rules = [
         *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
@@ -73,6 +74,7 @@ def make_schema(settings: Settings, policy: Policy) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         validation_rules(rules, introspection="all" if settings.demo else "admins"),
+        *(extension for plugin in plugins for extension in plugin.schema_extensions()),
     ]
     return build_schema(extensions, schema_class=GatewaySchema, execution_context_class=FastListExecutionContext,
                         policy=policy, config=StrawberryConfig(disable_field_suggestions=not settings.demo))
@@ -92,18 +94,19 @@ def auth_config(settings: Settings) -> AuthConfig:
 
 class GraphQLView(GraphQL):
     def __init__(self, schema: strawberry.Schema, connectors: ConnectorSet, codec: CursorCodec, *,
-                 authenticator: Authenticator, policy: Policy, demo: bool) -> None:
+                 authenticator: Authenticator, policy: Policy, demo: bool, plugins: Sequence[Plugin] = ()) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.connectors = connectors
         self.codec = codec
         self.authenticator = authenticator
         self.policy = policy
         self.demo = demo
+        self.plugins = tuple(plugins)
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:  # type: ignore[override]
         principal = await self.authenticator.authenticate(request.headers.get("authorization"))
         request.state.principal = principal
-        return RequestContext(self.connectors, self.codec, request, Access(principal, self.policy))
+        return RequestContext(self.connectors, self.codec, request, Access(principal, self.policy), self.plugins)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL: in the demo for everyone; in production only for a platform_admin."""
@@ -150,7 +153,13 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error")
 
 
-def create_app(settings: Settings | None = None, connectors: ConnectorSet | None = None) -> Starlette:
+def build_plugins(settings: Settings) -> list[Plugin]:
+    """The plugins the settings turn on, outermost first."""
+    return []
+
+
+def create_app(settings: Settings | None = None, connectors: ConnectorSet | None = None,
+               plugins: Sequence[Plugin] | None = None) -> Starlette:
     settings = settings or load_settings()
     if connectors is None:
         from gateway.departments import build_connectors
@@ -159,8 +168,9 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     codec = CursorCodec(settings.cursor_secret.encode())
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
-    view = GraphQLView(make_schema(settings, policy), connectors, codec, authenticator=authenticator, policy=policy,
-                       demo=settings.demo)
+    plugins = list(build_plugins(settings) if plugins is None else plugins)
+    view = GraphQLView(make_schema(settings, policy, plugins), connectors, codec, authenticator=authenticator,
+                       policy=policy, plugins=plugins, demo=settings.demo)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -170,7 +180,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
 
         async def check(connector: Any) -> str | None:
             try:
-                await call_department(connector, connector.check_health)
+                await call_department(UpstreamFetch(connector, "check_health"))
             except UpstreamError as error:
                 return error.message
             return None
@@ -184,7 +194,11 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for plugin in plugins:
+            await plugin.startup()
         yield
+        for plugin in reversed(plugins):
+            await plugin.shutdown()
         await connectors.aclose()
         await authenticator.aclose()
 
@@ -193,14 +207,17 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(route for plugin in plugins for route in plugin.routes()),
         ],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         middleware=[
             Middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes),
             Middleware(CsrfProtection, enabled=settings.csrf_protection),
+            *(middleware for plugin in plugins for middleware in plugin.asgi_middleware()),
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.plugins = plugins
     app.state.connectors = connectors
     return app

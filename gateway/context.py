@@ -6,6 +6,7 @@ DataLoaders, so a list of 100 cases costs one batched call per department, not 1
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +32,7 @@ from gateway.auth.principal import NATIONAL_SERVICE
 from gateway.exceptions import UpstreamError
 from gateway.fanout import UpstreamFailures, call_department, gather_departments, path_of
 from gateway.pagination import CursorCodec, CursorState, MergedPage, fingerprint, merge_walk
+from gateway.plugins import Plugin, UpstreamFetch
 from gateway.router import ConnectorSet
 from schema.codes import component_class_of, region_of
 
@@ -52,8 +54,9 @@ class Scope:
 
 class RequestContext:
     def __init__(self, connectors: ConnectorSet, codec: CursorCodec, request: Request | None = None,
-                 access: Access | None = None) -> None:
+                 access: Access | None = None, plugins: Sequence[Plugin] = ()) -> None:
         self.connectors = connectors
+        self.plugins = plugins
         self.access = access or Access(NATIONAL_SERVICE, load_policy())
         self.codec = codec
         self.request = request
@@ -64,6 +67,15 @@ class RequestContext:
         self._events_by_component = DataLoader(self._load_events_by_component)
         self._alerts_by_component = DataLoader(self._load_alerts_by_component)
         self._health: dict[str, Awaitable[str | None]] = {}
+
+    def fetch(self, connector: Connector, operation: str, *args: Any) -> UpstreamFetch:
+        return UpstreamFetch(connector, operation, args, self.access.scope_key(), self)
+
+    async def call(self, connector: Connector, operation: str, *args: Any) -> Any:
+        return await call_department(self.fetch(connector, operation, *args), self.plugins)
+
+    async def gather(self, fetches: Sequence[UpstreamFetch]) -> list[Any]:
+        return await gather_departments(fetches, self.plugins)
 
     # --- joins -----------------------------------------------------------------------------------------------------
     async def component_by_id(self, component_id: str, info: Any = None) -> ComponentRecord | None:
@@ -115,13 +127,13 @@ class RequestContext:
             connector = self.connectors.for_component_id(component_id)
             if connector is not None:
                 grouped[connector.department_id].append(component_id)
-        calls = []
+        fetches = []
         for department, department_ids in grouped.items():
             connector = self.connectors.get(department)
             assert connector is not None
-            calls.append((connector, _bound(connector.get_components, department_ids)))
+            fetches.append(self.fetch(connector, "get_components", tuple(department_ids)))
         found: dict[str, ComponentRecord | UpstreamError] = {}
-        for (_, department_ids), result in zip(grouped.items(), await gather_departments(calls), strict=True):
+        for (_, department_ids), result in zip(grouped.items(), await self.gather(fetches), strict=True):
             if isinstance(result, UpstreamError):
                 found.update(dict.fromkeys(department_ids, result))
             else:
@@ -130,7 +142,7 @@ class RequestContext:
 
     async def _load_events(self, ids: Sequence[str]) -> list[EventRecord | UpstreamError | None]:
         connectors = self.connectors.for_events(None)
-        results = await gather_departments([(c, _bound(c.get_events, list(ids))) for c in connectors])
+        results = await self.gather([self.fetch(c, "get_events", tuple(ids)) for c in connectors])
         found: dict[str, EventRecord] = {}
         failure: UpstreamError | None = None
         for result in results:
@@ -142,28 +154,30 @@ class RequestContext:
 
     async def _load_events_by_component(self, ids: Sequence[str]) -> list[list[EventRecord] | UpstreamError]:
         query = EventQuery(component_ids=tuple(ids))
-        return await self._related(self.connectors.for_events(None), ids,
-                                    lambda c, after: c.search_events(query, after, RELATED_PAGE_SIZE),
-                                    lambda r: r.component_id)
+        return await self._related(self.connectors.for_events(None), ids, "search_events", query,
+                                   lambda r: r.component_id)
 
     async def _load_alerts_by_component(self, ids: Sequence[str]) -> list[list[AlertRecord] | UpstreamError]:
         query = AlertQuery(component_ids=tuple(ids))
-        return await self._related(self.connectors.for_alerts(None), ids,
-                                   lambda c, after: c.search_alerts(query, after, RELATED_PAGE_SIZE),
+        return await self._related(self.connectors.for_alerts(None), ids, "search_alerts", query,
                                    lambda r: r.component_id)
 
     async def _related(
         self,
         connectors: Sequence[Connector],
         ids: Sequence[str],
-        fetch: Callable[[Connector, str | None], Awaitable[SearchPage[RecordT]]],
+        operation: str,
+        query: EventQuery | AlertQuery,
         key: Callable[[RecordT], str | None],
     ) -> list[list[RecordT] | UpstreamError]:
-        async def everything(connector: Connector) -> list[RecordT]:
+        async def everything(connector: Connector) -> list[RecordT] | UpstreamError:
             out: list[RecordT] = []
             after: str | None = None
             for _ in range(RELATED_MAX_PAGES):
-                page = await fetch(connector, after)
+                try:
+                    page: SearchPage[RecordT] = await self.call(connector, operation, query, after, RELATED_PAGE_SIZE)
+                except UpstreamError as error:
+                    return error
                 out.extend(page.items)
                 if not page.has_more or not page.items:
                     break
@@ -172,7 +186,7 @@ class RequestContext:
 
         grouped: dict[str, list[RecordT]] = defaultdict(list)
         failure: UpstreamError | None = None
-        for result in await gather_departments([(c, _bound(everything, c)) for c in connectors]):
+        for result in await asyncio.gather(*(everything(c) for c in connectors)):
             if isinstance(result, UpstreamError):
                 failure = failure or result
                 continue
@@ -190,31 +204,24 @@ class RequestContext:
         query = dataclasses.replace(query, class_codes=access.component_classes(query.class_codes))
         departments = access.departments(scope.departments)
         connectors = self.connectors.for_components(query.class_codes, prefix, departments)
-        return await self._search(
-            "components", connectors, fingerprint(query, prefix, departments, access.scope_key()), first, after,
-            info, lambda c, position, n: c.search_components(
-                dataclasses.replace(query, region_codes=c.regions_within(prefix)), position, n),
-        )
+        return await self._search("components", connectors, fingerprint(query, prefix, departments, access.scope_key()),
+                                  first, after, info, "search_components", query, prefix)
 
     async def search_events(self, query: EventQuery, scope: Scope, first: int, after: str | None,
                             info: Any = None) -> MergedPage[EventRecord]:
         self.access.require("events")
         prefix = self.access.scope_region(scope.region_prefix, "gridCode" if query.grid_code else "regionCode")
-        return await self._search(
-            "events", self.connectors.for_events(prefix), fingerprint(query, prefix, self.access.scope_key()),
-            first, after, info, lambda c, position, n: c.search_events(
-                dataclasses.replace(query, region_codes=c.regions_within(prefix)), position, n),
-        )
+        return await self._search("events", self.connectors.for_events(prefix),
+                                  fingerprint(query, prefix, self.access.scope_key()), first, after, info,
+                                  "search_events", query, prefix)
 
     async def search_alerts(self, query: AlertQuery, scope: Scope, first: int, after: str | None,
                             info: Any = None) -> MergedPage[AlertRecord]:
         self.access.require("alerts")
         prefix = self.access.scope_region(scope.region_prefix)
-        return await self._search(
-            "alerts", self.connectors.for_alerts(prefix), fingerprint(query, prefix, self.access.scope_key()),
-            first, after, info, lambda c, position, n: c.search_alerts(
-                dataclasses.replace(query, region_codes=c.regions_within(prefix)), position, n),
-        )
+        return await self._search("alerts", self.connectors.for_alerts(prefix),
+                                  fingerprint(query, prefix, self.access.scope_key()), first, after, info,
+                                  "search_alerts", query, prefix)
 
     async def _search(
         self,
@@ -224,15 +231,19 @@ class RequestContext:
         first: int,
         after: str | None,
         info: Any,
-        fetch: Callable[[Connector, str | None, int], Awaitable[SearchPage[Any]]],
+        operation: str,
+        query: ComponentQuery | EventQuery | AlertQuery,
+        prefix: str,
     ) -> MergedPage[Any]:
         start = self.codec.decode(after, kind=kind, fingerprint=filter_fingerprint) if after is not None else None
         by_department = {c.department_id: c for c in connectors}
+        # Each department is asked only for the districts it serves inside the (already scoped) region.
+        queries = {c.department_id: dataclasses.replace(query, region_codes=c.regions_within(prefix))
+                   for c in connectors}
 
         async def fetch_from(department: str, position: str | None, size: int) -> SearchPage[Any] | UpstreamError:
-            connector = by_department[department]
             try:
-                return await call_department(connector, _bound(fetch, connector, position, size))
+                return await self.call(by_department[department], operation, queries[department], position, size)  # type: ignore[no-any-return]
             except UpstreamError as error:
                 return error
 
@@ -252,8 +263,8 @@ class RequestContext:
         self.access.require("stats")
         prefix = self.access.scope_region(region_prefix)
         connectors = self.connectors.for_stats(prefix)
-        results = await gather_departments(
-            [(c, _bound(c.region_stats, c.regions_within(prefix), start, end)) for c in connectors])
+        results = await self.gather(
+            [self.fetch(c, "region_stats", c.regions_within(prefix), start, end) for c in connectors])
         rows: list[RegionStats] = []
         for connector, result in zip(connectors, results, strict=True):
             if isinstance(result, UpstreamError):
@@ -276,20 +287,11 @@ class RequestContext:
         if connector is None:
             return "no such department"
         try:
-            await call_department(connector, connector.check_health)
+            await self.call(connector, "check_health")
         except UpstreamError as error:
             return error.message
         return None
 
 
-def _bound(function: Callable[..., Awaitable[RecordT]], *args: Any) -> Callable[[], Awaitable[RecordT]]:
-    def call() -> Awaitable[RecordT]:
-        return function(*args)
-
-    return call
-
-
 def _memo(awaitable: Awaitable[RecordT]) -> Awaitable[RecordT]:
-    import asyncio
-
     return asyncio.ensure_future(awaitable)

@@ -5,31 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from connectors.base import Connector
-from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout
+from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UserInputError
+from gateway.plugins import Plugin, UpstreamFetch, chain_fetch
 
 logger = logging.getLogger("yiwang.upstream")
-ResultT = TypeVar("ResultT")
 
 
-async def call_department(connector: Connector, operation: Callable[[], Awaitable[ResultT]]) -> ResultT:
-    department = connector.department_id
-    try:
-        async with asyncio.timeout(connector.timeout_s):
-            return await operation()
-    except UpstreamError:
-        raise
-    except TimeoutError as exc:
-        raise UpstreamTimeout(department, f"{department}: no answer within {connector.timeout_s:g} s") from exc
-    except Exception as exc:
-        # A connector bug or a dialect surprise the connector did not foresee: the department's answer could not
-        # be used. Report it as such to the client and keep the details in the log only.
-        logger.exception("connector %s failed unexpectedly", department)
-        raise UpstreamBadResponse(department, f"{department}: the answer could not be processed") from exc
+async def call_department(fetch: UpstreamFetch, plugins: Sequence[Plugin] = ()) -> Any:
+    """Make one department call through the plugins; every failure is an ``UpstreamError``."""
+    connector = fetch.connector
+
+    async def terminal() -> Any:
+        department = connector.department_id
+        method = getattr(connector, fetch.operation)
+        try:
+            async with asyncio.timeout(connector.timeout_s):
+                return await method(*fetch.args)
+        except UpstreamError:
+            raise
+        except TimeoutError as exc:
+            raise UpstreamTimeout(department, f"{department}: no answer within {connector.timeout_s:g} s") from exc
+        except (UserInputError, NotImplementedError):
+            raise
+        except Exception as exc:
+            # A connector bug or a dialect surprise the connector did not foresee: the department's answer could
+            # not be used. Report it as such to the client and keep the details in the log only.
+            logger.exception("connector %s failed unexpectedly", department)
+            raise UpstreamBadResponse(department, f"{department}: the answer could not be processed") from exc
+
+    return await chain_fetch(plugins, fetch, terminal)
 
 
 @dataclass(slots=True)
@@ -52,20 +60,19 @@ class UpstreamFailures:
         return bool(self.by_department)
 
 
-async def gather_departments(
-    calls: Sequence[tuple[Connector, Callable[[], Awaitable[ResultT]]]],
-) -> list[ResultT | UpstreamError]:
+async def gather_departments(fetches: Sequence[UpstreamFetch], plugins: Sequence[Plugin] = (),
+                             ) -> list[Any | UpstreamError]:
     """Run the calls concurrently; each result is the value or the department's ``UpstreamError``."""
 
-    async def one(connector: Connector, operation: Callable[[], Awaitable[ResultT]]) -> ResultT | UpstreamError:
+    async def one(fetch: UpstreamFetch) -> Any:
         try:
-            return await call_department(connector, operation)
+            return await call_department(fetch, plugins)
         except UpstreamError as error:
             return error
 
-    if len(calls) == 1:
-        return [await one(*calls[0])]
-    return list(await asyncio.gather(*(one(c, op) for c, op in calls)))
+    if len(fetches) == 1:
+        return [await one(fetches[0])]
+    return list(await asyncio.gather(*(one(fetch) for fetch in fetches)))
 
 
 def path_of(info: Any) -> list[str | int]:
