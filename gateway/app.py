@@ -40,6 +40,8 @@ from gateway.exceptions import AuthenticationError, UpstreamError, YiwangError
 from gateway.execution import FastListExecutionContext
 from gateway.extensions import UpstreamErrors, shape_error, validation_rules
 from gateway.fanout import call_department
+from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gateway.metrics import MetricsRegistry
 from gateway.middleware import BodySizeLimit, CsrfProtection
 from gateway.pagination import CursorCodec
 from gateway.plugins import Plugin, UpstreamFetch
@@ -169,8 +171,14 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
     plugins = list(build_plugins(settings) if plugins is None else plugins)
+    metrics = MetricsRegistry()
+    for plugin in plugins:
+        plugin.register_metrics(metrics)
     view = GraphQLView(make_schema(settings, policy, plugins), connectors, codec, authenticator=authenticator,
                        policy=policy, plugins=plugins, demo=settings.demo)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -207,6 +215,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             *(route for plugin in plugins for route in plugin.routes()),
         ],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
@@ -219,5 +228,6 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     )
     app.state.settings = settings
     app.state.plugins = plugins
+    app.state.metrics = metrics
     app.state.connectors = connectors
     return app

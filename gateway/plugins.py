@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
     from connectors.base import Connector
+    from gateway.metrics import MetricsRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,10 @@ Proceed = Callable[[], Awaitable[Any]]
 
 class Plugin:
     name = "plugin"
+
+    def register_metrics(self, registry: MetricsRegistry) -> None:
+        """Create this plugin's metrics on the app's registry (rendered at ``/metrics``)."""
+        return None
 
     def schema_extensions(self) -> list[Any]:
         return []
