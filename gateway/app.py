@@ -45,7 +45,7 @@ from gateway.metrics import MetricsRegistry
 from gateway.middleware import BodySizeLimit, CsrfProtection
 from gateway.pagination import CursorCodec
 from gateway.plugins import Plugin, UpstreamFetch
-from gateway.router import ConnectorSet
+from gateway.router import ConnectorSet, ConnectorSource
 from gateway.settings import Settings, load_settings
 from schema.build import build_schema
 
@@ -95,7 +95,7 @@ def auth_config(settings: Settings) -> AuthConfig:
 
 
 class GraphQLView(GraphQL):
-    def __init__(self, schema: strawberry.Schema, connectors: ConnectorSet, codec: CursorCodec, *,
+    def __init__(self, schema: strawberry.Schema, connectors: ConnectorSource, codec: CursorCodec, *,
                  authenticator: Authenticator, policy: Policy, demo: bool, plugins: Sequence[Plugin] = ()) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.connectors = connectors
@@ -108,7 +108,8 @@ class GraphQLView(GraphQL):
     async def get_context(self, request: Any, response: Any) -> RequestContext:  # type: ignore[override]
         principal = await self.authenticator.authenticate(request.headers.get("authorization"))
         request.state.principal = principal
-        return RequestContext(self.connectors, self.codec, request, Access(principal, self.policy), self.plugins)
+        return RequestContext(self.connectors.current, self.codec, request, Access(principal, self.policy),
+                              self.plugins)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL: in the demo for everyone; in production only for a platform_admin."""
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
         from gateway.departments import build_connectors
 
         connectors = build_connectors(settings)
+    source = ConnectorSource(connectors)
     codec = CursorCodec(settings.cursor_secret.encode())
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
@@ -174,7 +176,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     metrics = MetricsRegistry()
     for plugin in plugins:
         plugin.register_metrics(metrics)
-    view = GraphQLView(make_schema(settings, policy, plugins), connectors, codec, authenticator=authenticator,
+    view = GraphQLView(make_schema(settings, policy, plugins), source, codec, authenticator=authenticator,
                        policy=policy, plugins=plugins, demo=settings.demo)
 
     async def metrics_endpoint(request: Request) -> Response:
@@ -184,7 +186,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        departments = list(connectors)
+        departments = list(source.current)
 
         async def check(connector: Any) -> str | None:
             try:
@@ -207,7 +209,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
         yield
         for plugin in reversed(plugins):
             await plugin.shutdown()
-        await connectors.aclose()
+        await source.aclose()
         await authenticator.aclose()
 
     app = Starlette(
@@ -229,5 +231,5 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     app.state.settings = settings
     app.state.plugins = plugins
     app.state.metrics = metrics
-    app.state.connectors = connectors
+    app.state.connector_source = source
     return app

@@ -68,3 +68,24 @@ class ConnectorSet:
     async def aclose(self) -> None:
         for connector in self._by_department.values():
             await connector.aclose()
+
+
+class ConnectorSource:
+    """The gateway's current ``ConnectorSet``. A request takes ``current`` once, when it starts, and keeps that set to
+    its end, so replacing the set at run time (a connector registered, changed, rolled back) never disturbs
+    in-flight requests. Sets that were replaced are closed when no request started on them can still be running
+    (after ``drain_s``)."""
+
+    def __init__(self, connectors: ConnectorSet) -> None:
+        self.current = connectors
+        self._retired: list[ConnectorSet] = []
+
+    def replace(self, connectors: ConnectorSet) -> ConnectorSet:
+        previous, self.current = self.current, connectors
+        self._retired.append(previous)
+        return previous
+
+    async def aclose(self) -> None:
+        for connectors in (*self._retired, self.current):
+            await connectors.aclose()
+        self._retired.clear()

@@ -123,7 +123,7 @@ async def gateway_app(mock_departments: MockDepartments) -> AsyncIterator[Starle
     app = create_app(gateway_settings(mock_departments))
     yield app
     mock_departments.reset()
-    await app.state.connectors.aclose()
+    await app.state.connector_source.aclose()
 
 
 @pytest.fixture

@@ -206,7 +206,7 @@ async def crossing_app(mock_departments: MockDepartments, inventory: Inventory,
     ]
     app = create_app(settings, connectors=ConnectorSet(connectors))
     yield app, case.id, foreign
-    await app.state.connectors.aclose()
+    await app.state.connector_source.aclose()
 
 
 async def test_a_join_never_reaches_outside_the_scope(crossing_app: tuple[Any, str, str]) -> None:
@@ -240,7 +240,7 @@ async def test_rows_a_department_returns_outside_the_scope_are_removed_and_logge
 async def public_app(mock_departments: MockDepartments) -> AsyncIterator[Any]:
     app = create_app(gateway_settings(mock_departments, anonymous="public"))
     yield app
-    await app.state.connectors.aclose()
+    await app.state.connector_source.aclose()
 
 
 async def test_anonymous_callers_see_only_public_data(public_app: Any) -> None:

@@ -50,7 +50,7 @@ async def test_plugins_wrap_every_department_call_in_order(mock_departments: Moc
         before = mock_departments.total("transport")
         first = await graphql(client, query)
         second = await graphql(client, query)
-    await app.state.connectors.aclose()
+    await app.state.connector_source.aclose()
     assert first == second and len(first["data"]["components"]["nodes"]) == 5
     assert mock_departments.total("transport") - before == 1  # the second answer came from the plugin
     assert log == ["outer>transport", "inner>transport", "inner<transport", "outer<transport"] * 2
