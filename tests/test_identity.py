@@ -580,3 +580,33 @@ async def test_yiwang_token_cli() -> None:
 def test_yiwang_token_cli_refuses_bad_input(args: list[str], expected: str) -> None:
     result = _yiwang("token", *args)
     assert result.returncode == 2 and expected in result.stderr and not result.stdout
+
+
+async def test_a_verified_token_is_remembered_but_not_past_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_module
+
+    from gateway.auth import identity
+    from gateway.auth.demo import demo_issuer_config, mint_token
+
+    issuer = demo_issuer_config().model_copy(update={"leeway_s": 0})
+    authenticator = Authenticator(AuthConfig(issuers=(issuer,)))
+    token = mint_token("DISTRICT", "370811", ["inspector"], ttl_s=60)
+    verifications = 0
+    real = authenticator._verified_claims
+
+    async def counting(*args: Any) -> Any:
+        nonlocal verifications
+        verifications += 1
+        return await real(*args)
+
+    monkeypatch.setattr(authenticator, "_verified_claims", counting)
+    for _ in range(5):
+        principal = await authenticator.authenticate(f"Bearer {token}")
+        assert principal.region_code == "370811"
+    assert verifications == 1
+    # Past the token's expiry the remembered verification is not used: the token is verified again (and PyJWT, on
+    # its own clock, then decides on the expiry as for any token).
+    later = time_module.time() + 61
+    monkeypatch.setattr(identity.time, "time", lambda: later)
+    await authenticator.authenticate(f"Bearer {token}")
+    assert verifications == 2

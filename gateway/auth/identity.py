@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,11 @@ MIN_HS256_SECRET_LENGTH = 32
 DEFAULT_JWKS_CACHE_TTL_S = 300.0
 DEFAULT_JWKS_REFRESH_INTERVAL_S = 10.0
 DEFAULT_JWKS_FETCH_TIMEOUT_S = 5.0
+# Verifying a signature costs about a millisecond of CPU; a front end sends the same token with every request.
+# A verified token is remembered briefly (never past its own expiry), so a key withdrawn from the JWKS stops
+# working within this time.
+VERIFIED_TOKEN_CACHE_SIZE = 10_000
+VERIFIED_TOKEN_CACHE_TTL_S = 60.0
 MAX_JWKS_BYTES = 1_048_576
 MAX_TOKEN_CHARS = 16_384
 MAX_ECHOED_CLAIM_CHARS = 40
@@ -356,6 +362,8 @@ class Authenticator:
         self._client, self._owns_client = client, client is None
         self._issuers = {issuer.issuer: _TrustedIssuer(issuer, self._key_source(issuer, clock))
                          for issuer in config.issuers}
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
 
     def _key_source(self, issuer: IssuerConfig, clock: Clock) -> StaticKeys | RemoteKeys:
         if issuer.jwks_url is not None:
@@ -378,9 +386,30 @@ class Authenticator:
                 return Principal.public()
             raise AuthenticationError("missing bearer token")
         token = _bearer_token(authorization_header)
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         issuer, header = self._issuer_of(token)
         claims = await self._verified_claims(token, issuer, header)
-        return principal_from_claims(claims, self.config.claims, issuer.config.issuer)
+        principal = principal_from_claims(claims, self.config.claims, issuer.config.issuer)
+        self._remember(token, principal, float(claims["exp"]) + issuer.config.leeway_s)
+        return principal
+
+    def _remembered(self, token: str) -> Principal | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        principal, expires_at, verified_at = entry
+        if time.time() >= expires_at or self._clock() - verified_at >= VERIFIED_TOKEN_CACHE_TTL_S:
+            del self._verified[token]
+            return None
+        self._verified.move_to_end(token)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, expires_at: float) -> None:
+        self._verified[token] = (principal, expires_at, self._clock())
+        if len(self._verified) > VERIFIED_TOKEN_CACHE_SIZE:
+            self._verified.popitem(last=False)
 
     def _issuer_of(self, token: str) -> tuple[_TrustedIssuer, dict[str, Any]]:
         """The trusted issuer the token names, and its (unverified) header."""
