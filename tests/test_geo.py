@@ -48,3 +48,10 @@ def test_bbox_around_contains_the_circle() -> None:
     assert geo.haversine_m(116.6, 35.4, max_lng, 35.4) == pytest.approx(1000, rel=1e-3)
     assert geo.haversine_m(116.6, 35.4, 116.6, min_lat) == pytest.approx(1000, rel=1e-3)
     assert min_lng < 116.6 < max_lng and min_lat < 35.4 < max_lat
+
+
+def test_inverse_is_within_a_millimetre_anywhere_in_china() -> None:
+    rng = random.Random(11)
+    for _ in range(2000):
+        lng, lat = rng.uniform(73.6, 134.9), rng.uniform(18.2, 53.5)
+        assert geo.haversine_m(lng, lat, *geo.gcj02_to_wgs84(*geo.wgs84_to_gcj02(lng, lat))) < 0.001
