@@ -188,11 +188,21 @@ CONCRETE_TYPES: dict[str, type[Component]] = {
 ALL_COMPONENT_TYPES: tuple[type[Component], ...] = (*CONCRETE_TYPES.values(), GenericComponent)
 
 
+_organizations: dict[OrganizationRecord, Organization] = {}
+MAX_SHARED_ORGANIZATIONS = 10_000
+
+
 def _organization(value: Any) -> Organization | None:
     if value is None:
         return None
     if isinstance(value, OrganizationRecord):
-        return Organization(name=value.name, credit_code=value.credit_code)
+        # A department names a handful of organisations across thousands of components: share the objects.
+        shared = _organizations.get(value)
+        if shared is None:
+            shared = Organization(name=value.name, credit_code=value.credit_code)
+            if len(_organizations) < MAX_SHARED_ORGANIZATIONS:
+                _organizations[value] = shared
+        return shared
     return Organization(name=value["name"], credit_code=value.get("credit_code"))
 
 
