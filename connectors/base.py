@@ -8,8 +8,9 @@ talks to its department only through the injected ``httpx.AsyncClient`` (base UR
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import httpx
@@ -27,6 +28,10 @@ from connectors.records import (
 )
 
 DEFAULT_REGIONS = ("370811", "370812")
+# Seconds an answer may be served from the gateway's cache, per kind of data; None: never cached (unless configured
+# with YIWANG_CACHE_TTLS). "registry": component inventory; "readings": components that carry live sensor readings.
+DEFAULT_CACHE_TTLS: Mapping[str, float | None] = MappingProxyType(
+    {"registry": 300.0, "readings": 15.0, "events": 30.0, "alerts": None, "stats": 120.0})
 
 
 class Connector:
@@ -39,6 +44,7 @@ class Connector:
     serves_events: ClassVar[bool] = False
     serves_alerts: ClassVar[bool] = False
     serves_stats: ClassVar[bool] = False
+    cache_ttls: ClassVar[Mapping[str, float | None]] = DEFAULT_CACHE_TTLS
 
     def __init__(
         self,

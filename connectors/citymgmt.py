@@ -356,6 +356,7 @@ class CityManagementConnector(Connector):
     serves_events: ClassVar[bool] = True
     serves_alerts: ClassVar[bool] = True
     serves_stats: ClassVar[bool] = True
+    cache_ttls: ClassVar[Mapping[str, float | None]] = {"events": 20.0, "alerts": None, "stats": 120.0}
 
     async def get_events(self, ids: Sequence[str]) -> list[EventRecord]:
         wanted = sorted({case_id for case_id in ids if len(case_id) == CASE_ID_LENGTH and case_id.isdigit()})

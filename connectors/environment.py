@@ -10,7 +10,7 @@ times are naive Asia/Shanghai; "-" or an empty element is a missing value.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple
 from xml.etree.ElementTree import Element
@@ -63,6 +63,7 @@ class EnvironmentConnector(Connector):
     department_id: ClassVar[str] = "environment"
     department_name: ClassVar[str] = "生态环境 Environment"
     component_classes: ClassVar[frozenset[str]] = frozenset({AIR_QUALITY_STATION_CLASS})
+    cache_ttls: ClassVar[Mapping[str, float | None]] = {"registry": 600.0, "readings": 60.0}  # hourly data
 
     def __init__(
         self,

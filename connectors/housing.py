@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -157,6 +157,8 @@ class HousingConnector(Connector):
     department_id = DEPARTMENT_ID
     department_name = "住房和城乡建设 Housing and construction"
     component_classes = frozenset({SITE_CLASS, BUILDING_CLASS})
+    # Buildings rarely change; construction sites report dust and noise readings.
+    cache_ttls: ClassVar[Mapping[str, float | None]] = {"registry": 1800.0, "readings": 30.0}
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 
 from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.telemetry.outgoing import TracedTransport
 
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
@@ -33,9 +34,12 @@ def make_client(base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, transpor
     """
     limits = httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS, max_keepalive_connections=DEFAULT_MAX_KEEPALIVE)
     if transport == "aiohttp":
-        kwargs["transport"] = AiohttpTransport(limits=limits)
-    elif transport != "httpx":
+        inner: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
+    elif transport == "httpx":
+        inner = httpx.AsyncHTTPTransport(limits=limits)
+    else:
         raise ValueError(f"unknown transport {transport!r}: use 'aiohttp' or 'httpx'")
+    kwargs["transport"] = TracedTransport(inner)  # the http.fetch span and the traceparent header
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(DEFAULT_CONNECT_TIMEOUT_S, timeout_s)),

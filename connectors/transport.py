@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -227,6 +227,7 @@ class TransportConnector(Connector):
     department_id = DEPARTMENT_ID
     department_name = "交通运输 Transport"
     component_classes = frozenset({"0201", "0203", "0210"})
+    cache_ttls: ClassVar[Mapping[str, float | None]] = {"registry": 600.0, "readings": 15.0}  # parking availability
 
     def __init__(
         self, client: httpx.AsyncClient, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE, **options: Any,

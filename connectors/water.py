@@ -164,6 +164,7 @@ class WaterConnector(Connector):
     department_id: ClassVar[str] = DEPARTMENT_ID
     department_name: ClassVar[str] = DEPARTMENT_NAME
     component_classes: ClassVar[frozenset[str]] = WATER_CLASSES
+    cache_ttls: ClassVar[Mapping[str, float | None]] = {"registry": 600.0, "readings": 10.0}  # pressure moves fast
 
     # --- department calls -----------------------------------------------------------------------------------
     async def _call(self, path: str, params: Mapping[str, Any] | None = None) -> Any:

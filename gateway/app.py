@@ -35,6 +35,7 @@ from gateway.auth.demo import DEMO_ISSUER, demo_issuer_config
 from gateway.auth.identity import AuthConfig, Authenticator, load_auth_config
 from gateway.auth.policy import Access, Policy, load_policy
 from gateway.auth.principal import Role
+from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext
 from gateway.exceptions import AuthenticationError, UpstreamError, YiwangError
 from gateway.execution import FastListExecutionContext
@@ -45,8 +46,10 @@ from gateway.metrics import MetricsRegistry
 from gateway.middleware import BodySizeLimit, CsrfProtection
 from gateway.pagination import CursorCodec
 from gateway.plugins import Plugin, UpstreamFetch
+from gateway.registry.plugin import RegistryPlugin
 from gateway.router import ConnectorSet, ConnectorSource
 from gateway.settings import Settings, load_settings
+from gateway.telemetry.plugin import TelemetryPlugin
 from schema.build import build_schema
 
 logger = logging.getLogger("yiwang")
@@ -158,7 +161,9 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 def build_plugins(settings: Settings) -> list[Plugin]:
     """The plugins the settings turn on, outermost first."""
-    return []
+    # Telemetry first: its department.fetch span is the current span while the plugins inside it run.
+    return [TelemetryPlugin(settings), *([CachePlugin(settings)] if settings.cache_enabled else []),
+            RegistryPlugin(settings)]
 
 
 def create_app(settings: Settings | None = None, connectors: ConnectorSet | None = None,
@@ -231,5 +236,8 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     app.state.settings = settings
     app.state.plugins = plugins
     app.state.metrics = metrics
+    app.state.authenticator = authenticator
     app.state.connector_source = source
+    for plugin in plugins:  # plugins that manage app state (the connector registry) get the app before startup
+        getattr(plugin, "attach", lambda app: None)(app)
     return app

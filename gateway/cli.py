@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=DEFAULT_TOKEN_TTL_S,
                        help=f"lifetime in seconds (default {DEFAULT_TOKEN_TTL_S})")
     token.add_argument("--subject", default=None, help="the sub claim (default demo-<tier>-<region>)")
+
+    from gateway.registry.cli import add_parser as add_connectors_parser
+
+    add_connectors_parser(commands)
     return parser
 
 
@@ -65,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "token":
             return _token(args)
+        if args.command == "connectors":
+            from gateway.registry.cli import run as run_connectors
+
+            return run_connectors(args)
         return _demo(args)
     except ConfigurationError as exc:
         print(f"yiwang: {exc.message}", file=sys.stderr)
@@ -102,6 +110,17 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_registry_settings() -> dict[str, Any]:
+    """The demo's registry, unless set: in memory with a throw-away key, the mock departments on loopback allowed."""
+    import os
+
+    from cryptography.fernet import Fernet
+
+    defaults = {"database_url": "sqlite://", "secret_key": Fernet.generate_key().decode(),
+                "connector_allowlist": "127.0.0.1"}
+    return {name: value for name, value in defaults.items() if f"YIWANG_{name.upper()}" not in os.environ}
+
+
 def _demo(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.auth.demo import demo_tokens
@@ -110,6 +129,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {"mode": "demo"}
     overrides.update({f"{name}_url": mock_url(name, args.base_port) for name in DEPARTMENT_PORT_OFFSETS})
+    overrides.update(_demo_registry_settings())
     settings = load_settings(**overrides)
     inventory = Inventory(scale=args.scale)
     servers = mock_servers(create_mock_apps(inventory), host="127.0.0.1", base_port=args.base_port)

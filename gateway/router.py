@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 
 from connectors.base import Connector
@@ -76,16 +77,35 @@ class ConnectorSource:
     in-flight requests. Sets that were replaced are closed when no request started on them can still be running
     (after ``drain_s``)."""
 
-    def __init__(self, connectors: ConnectorSet) -> None:
+    def __init__(self, connectors: ConnectorSet, drain_s: float = 30.0) -> None:
         self.current = connectors
-        self._retired: list[ConnectorSet] = []
+        self.drain_s = drain_s
+        self._retiring: dict[int, Connector] = {}  # connectors of replaced sets not in the current one, by id()
+        self._drains: set[asyncio.Task[None]] = set()
 
     def replace(self, connectors: ConnectorSet) -> ConnectorSet:
+        """Make ``connectors`` current; close the old set's connectors it does not reuse after ``drain_s``."""
         previous, self.current = self.current, connectors
-        self._retired.append(previous)
+        kept = {id(connector) for connector in connectors}
+        retired = [connector for connector in previous if id(connector) not in kept]
+        for connector in retired:
+            self._retiring[id(connector)] = connector
+        if retired:
+            task = asyncio.get_running_loop().create_task(self._close_later(retired))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
         return previous
 
+    async def _close_later(self, connectors: list[Connector]) -> None:
+        await asyncio.sleep(self.drain_s)
+        for connector in connectors:
+            if self._retiring.pop(id(connector), None) is not None:
+                await connector.aclose()
+
     async def aclose(self) -> None:
-        for connectors in (*self._retired, self.current):
-            await connectors.aclose()
-        self._retired.clear()
+        for task in list(self._drains):
+            task.cancel()
+        for connector in self._retiring.values():
+            await connector.aclose()
+        self._retiring.clear()
+        await self.current.aclose()

@@ -55,6 +55,53 @@ class Settings(BaseSettings):
         "Requests without a token: `reject` (401) or `public` (public data only); default: the auth config's "
         "choice, `public` in demo mode"))
     policy_path: str | None = Field(None, description="Access policy file (TOML); default: the built-in policy")
+    database_url: str = Field("sqlite:///~/.yiwang/registry.sqlite3", description=(
+        "Connector registry database (SQLAlchemy URL): SQLite by default, postgresql+psycopg://… for several "
+        "instances"))
+    database_schema: str | None = Field(None, description="PostgreSQL schema of the registry tables (default: public)")
+    secret_key: str | None = Field(None, description=(
+        "Fernet key encrypting connector secrets at rest; required to register a spec with an API key or client "
+        "secret"))
+    connector_allowlist: str = Field("", description=(
+        "Comma-separated hosts (`*.example.gov.cn` allowed) and CIDRs that registered connectors may call"))
+    registry_poll_s: float = Field(1.0, gt=0, description="How often an instance checks the registry for changes, s")
+    registry_drain_s: float = Field(30.0, ge=0, description=(
+        "How long a replaced connector set stays open for the requests that started on it, s"))
+    cache_enabled: bool = Field(True, description="Cache department answers, persisted queries and responses")
+    cache_url: str | None = Field(None, description=(
+        "Cache backend: in-memory (bounded LRU) when unset or `memory://`; `redis://host:port/db` to share one cache "
+        "between gateway instances"))
+    cache_prefix: str = Field("yiwang", min_length=1, description="Prefix of every cache key (one per deployment)")
+    cache_memory_max_bytes: int = Field(64 * 1024 * 1024, gt=0, description=(
+        "Size limit of the in-memory cache; least recently used entries are evicted beyond it"))
+    cache_ttls: str | None = Field(None, description=(
+        'JSON overriding connectors\' freshness, seconds per "department.kind" or "kind" (registry, readings, '
+        'events, alerts, stats), 0 = not cached; e.g. `{"citymgmt.alerts": 10}`'))
+    cache_stale_max_age_s: float = Field(600.0, ge=0, description=(
+        "When a department fails, serve its last good answer up to this age (marked in extensions.stale); 0: never"))
+    cache_responses: bool = Field(True, description="Cache whole read-only operations (response cache)")
+    cache_apq_ttl_s: float = Field(86400.0, gt=0, description="How long a registered persisted query is kept")
+    cache_webhook_secret: str | None = Field(None, description=(
+        "HMAC key of the department invalidation webhook (POST /cache/invalidate); unset: webhook off"))
+    cache_webhook_tolerance_s: float = Field(300.0, gt=0, description=(
+        "Largest clock difference accepted on a webhook timestamp; older requests are refused as replays"))
+    tracing: bool = Field(True, description=(
+        "Trace every request (OpenTelemetry spans, `extensions.traceId`, the trace store at /admin/traces)"))
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1, description=(
+        "Share of new traces recorded; an incoming traceparent's sampling decision is kept (parent-based)"))
+    trace_store_size: int = Field(200, gt=0, description="Traces kept in memory for /admin/traces, oldest dropped")
+    trace_otlp_endpoint: str | None = Field(None, description=(
+        "OTLP/HTTP collector spans are exported to, e.g. http://tempo:4318 (`/v1/traces` is appended)"))
+    trace_otlp_headers: str | None = Field(None, description=(
+        "Headers sent with every OTLP export, `name=value` pairs separated by commas"))
+    trace_console: bool = Field(False, description="Also print every finished span to stdout (debugging)")
+    service_name: str = Field("yiwang", description="`service.name` of this gateway in exported traces")
+    platform_tier: Literal["national", "provincial", "municipal", "district"] = Field(
+        "municipal", description="Tier of the platform this gateway serves (a resource attribute of its traces)")
+    platform_region: str = Field("370800", pattern=r"^\d{6}$", description=(
+        "GB/T 2260 code of the platform's region (a resource attribute of its traces)"))
+    log_format: Literal["text", "json"] = Field("text", description=(
+        "`json`: one JSON object per log line, with the trace and span id of the request it belongs to"))
 
     @field_validator("regions")
     @classmethod

@@ -1,5 +1,5 @@
 """Run the mock department systems as real HTTP servers: water on base+1, transport +2, environment +3, housing +4,
-city management +5."""
+city management +5, and the gas company +6 (known to the gateway only through ``connectors/specs/gas.yaml``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 from mocks.city import Inventory
 
 DEFAULT_BASE_PORT = 9100
-DEPARTMENT_PORT_OFFSETS = {"water": 1, "transport": 2, "environment": 3, "housing": 4, "citymgmt": 5}
+DEPARTMENT_PORT_OFFSETS = {"water": 1, "transport": 2, "environment": 3, "housing": 4, "citymgmt": 5, "gas": 6}
 DEPARTMENTS = tuple(DEPARTMENT_PORT_OFFSETS)
 
 

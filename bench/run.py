@@ -1,0 +1,524 @@
+"""Benchmark yiwang side by side with Hive Gateway (GraphQL Mesh over the departments' OpenAPI documents).
+
+    python -m bench.run --quick        # make bench-quick: under 3 minutes, writes bench/results/quick.json
+    python -m bench.run                # make bench: the full run, writes bench/results/full.json
+    python -m bench.run --check        # start everything, check both answers match, print byte counts; no load
+
+One run: install the peer (npm ci) and wrk if missing; start the mock departments pinned to the second core;
+compose the peer's supergraph; check that both gateways answer every scenario with the same content and print the
+response sizes; then, round by round, start one gateway at a time (pinned to the first core in the pinned variant,
+unpinned in the unpinned variant; the order alternates per round), warm each scenario up, measure it with wrk and
+read CPU time and peak RSS from /proc. Medians over the rounds go to bench/results/<name>.json and a markdown table
+(bench/results/<name>.md, also printed). Only ratios from the same run mean anything on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import harness
+from bench.harness import BenchError, Service, log
+from bench.scenarios import SCENARIOS, Scenario, compare
+
+GATEWAYS = ("yiwang", "peer")
+METRICS = ("rps", "p50_ms", "p95_ms", "p99_ms", "cpu_ms_per_req", "peak_rss_mb", "mock_cpu_ms_per_req")
+CHINA_TZ = timezone(timedelta(hours=8))
+MAX_RESTARTS = 2
+NOISY_MACHINE_CORES = 0.3
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    pinned_rounds: int
+    unpinned_rounds: int
+    seconds: int
+    warmup_seconds: int
+    wait_quiet_seconds: int  # before each gateway session, wait up to this long for other processes to calm down
+
+
+PROFILES = {
+    "quick": Profile("quick", pinned_rounds=2, unpinned_rounds=0, seconds=3, warmup_seconds=1, wait_quiet_seconds=0),
+    "full": Profile("full", pinned_rounds=3, unpinned_rounds=2, seconds=8, warmup_seconds=3, wait_quiet_seconds=30),
+}
+DEFAULT_SCALE = 4.0  # ≈ 97,000 components and 24,000 cases: the size of a real 2-district deployment
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs (make bench-quick)")
+    parser.add_argument("--check", action="store_true", help="only start everything and compare the answers")
+    parser.add_argument("--name", help="results name (default: quick or full)")
+    parser.add_argument("--scale", type=float, default=DEFAULT_SCALE, help="mock data size (yiwang mocks --scale)")
+    parser.add_argument("--rounds", type=int, help="pinned rounds (default: 2 quick, 3 full)")
+    parser.add_argument("--unpinned-rounds", type=int, help="unpinned rounds (default: 0 quick, 2 full)")
+    parser.add_argument("--seconds", type=int, help="measured seconds per scenario and gateway")
+    parser.add_argument("--warmup", type=int, help="warm-up seconds per scenario and gateway")
+    parser.add_argument("--wait-quiet", type=int, metavar="SECONDS",
+                        help="before each gateway session, wait up to this long for other processes to use less "
+                             f"than {NOISY_MACHINE_CORES} core (default: 0 quick, 30 full)")
+    parser.add_argument("--scenarios", help="comma-separated scenario keys or numbers (default: all)")
+    parser.add_argument("--yiwang-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra yiwang setting, e.g. TRACING=false (YIWANG_ prefix optional; repeatable)")
+    return parser
+
+
+def _select(spec: str | None) -> list[Scenario]:
+    if not spec:
+        return list(SCENARIOS)
+    wanted = [item.strip() for item in spec.split(",") if item.strip()]
+    chosen = [s for s in SCENARIOS if s.key in wanted or s.key.split("_")[0].lstrip("s") in wanted]
+    if not chosen:
+        raise BenchError(f"no scenario matches {spec!r}; known: {[s.key for s in SCENARIOS]}")
+    return chosen
+
+
+# --- checks ------------------------------------------------------------------------------------------------------
+def check_answers(scenarios: Sequence[Scenario], services: dict[str, Service],
+                  reference: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Ask every scenario once on both gateways; fail unless both answer with the same content. Returns the byte
+    counts; the answers' data go to ``reference``."""
+    report: dict[str, dict[str, Any]] = {}
+    for scenario in scenarios:
+        if scenario.skip_reason:
+            continue
+        answers = {name: harness.ask(services[name].url, _query(scenario, name)) for name in GATEWAYS}
+        for name, answer in answers.items():
+            problem = answer.problem()
+            if problem:
+                raise BenchError(f"{scenario.key}: {name} did not answer properly: {problem}\n"
+                                 f"{services[name].log_tail(15)}")
+        difference = compare(scenario, answers["yiwang"].json["data"], answers["peer"].json["data"])
+        if difference:
+            raise BenchError(f"{scenario.key}: the gateways answer different content, so their speed is not "
+                             f"comparable: {difference}")
+        if reference is not None:
+            reference[scenario.key] = {name: answers[name].json["data"] for name in GATEWAYS}
+        report[scenario.key] = {f"{name}_bytes": len(answers[name].body) for name in GATEWAYS}
+        report[scenario.key]["bytes_ratio"] = round(len(answers["yiwang"].body) / len(answers["peer"].body), 3)
+        report[scenario.key]["content_match"] = True
+    return report
+
+
+def _query(scenario: Scenario, gateway: str) -> str:
+    return scenario.yiwang_query if gateway == "yiwang" else scenario.peer_query
+
+
+def print_bytes(report: dict[str, dict[str, Any]]) -> None:
+    print("\nResponse bodies (same content checked field by field):", flush=True)
+    print(f"  {'scenario':<20} {'yiwang bytes':>13} {'peer bytes':>11} {'yiwang/peer':>12}")
+    for key, row in report.items():
+        print(f"  {key:<20} {row['yiwang_bytes']:>13,} {row['peer_bytes']:>11,} {row['bytes_ratio']:>12.3f}")
+    print(flush=True)
+
+
+# --- measuring -----------------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    workdir: Path
+    base_port: int
+    supergraph: Path
+    wrk: str
+    mocks: Service
+    gateway_cpus: list[int] | None
+    side_cpus: list[int] | None
+    all_cpus: list[int]
+    expected_bytes: dict[str, dict[str, Any]]
+    reference: dict[str, dict[str, Any]] = field(default_factory=dict)  # scenario -> gateway -> data of the check
+
+
+def start_gateway(ctx: Context, name: str, pinned: bool) -> Service:
+    cpus = ctx.gateway_cpus if pinned else None
+    port = harness.free_port()
+    if name == "yiwang":
+        return harness.start_yiwang(ctx.workdir, base_port=ctx.base_port, port=port, cpus=cpus)
+    return harness.start_peer(ctx.workdir, supergraph=ctx.supergraph, base_port=ctx.base_port, port=port, cpus=cpus)
+
+
+def measure(ctx: Context, service: Service, scenario: Scenario, *, pinned: bool, seconds: int,
+            warmup: int) -> dict[str, Any]:
+    wrk_cpus = ctx.side_cpus if pinned else None
+    script = harness.wrk_script(ctx.workdir, f"{scenario.key}-{service.name}", _query(scenario, service.name))
+    rss_reset = harness.reset_peak_rss(service.pid)
+    if warmup > 0:
+        harness.run_wrk(ctx.wrk, service.url, script, seconds=warmup, connections=scenario.connections,
+                        cpus=wrk_cpus)
+    cpu_before, mock_before = harness.cpu_seconds(service.pid), harness.cpu_seconds(ctx.mocks.pid)
+    busy_before, wrk_before = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
+    result = harness.run_wrk(ctx.wrk, service.url, script, seconds=max(seconds, scenario.min_seconds),
+                             connections=scenario.connections, cpus=wrk_cpus)
+    cpu_after, mock_after = harness.cpu_seconds(service.pid), harness.cpu_seconds(ctx.mocks.pid)
+    busy_after, wrk_after = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
+    # CPU that other processes on the machine used meanwhile: a shared machine's noise, made visible.
+    ours = (cpu_after - cpu_before) + (mock_after - mock_before) + (wrk_after - wrk_before)
+    foreign = max(0.0, (busy_after - busy_before) - ours) / result.seconds if result.seconds else 0.0
+    after = harness.ask(service.url, _query(scenario, service.name))
+    requests = max(result.requests, 1)
+    problems = []
+    if result.requests == 0:
+        problems.append(f"no request completed within {result.seconds:.0f} s")
+    if result.non_2xx or any(result.errors.values()):
+        problems.append(f"wrk: {result.non_2xx} non-2xx, errors {result.errors}")
+    problem = after.problem()
+    if problem:
+        problems.append(f"answer after the run: {problem}")
+    else:
+        # The same content as in the check before the rounds (ids such as a trace id may differ, so not the bytes).
+        data = after.json["data"]
+        yiwang_data = data if service.name == "yiwang" else ctx.reference[scenario.key]["yiwang"]
+        peer_data = data if service.name == "peer" else ctx.reference[scenario.key]["peer"]
+        difference = compare(scenario, yiwang_data, peer_data)
+        if difference:
+            problems.append(f"answer after the run differs: {difference}")
+
+    def latency(value: float) -> float | None:
+        return round(value, 2) if result.requests else None
+
+    row: dict[str, Any] = {
+        "rps": round(result.rps, 2),
+        "requests": result.requests,
+        "seconds": round(result.seconds, 2),
+        "p50_ms": latency(result.p50_ms),
+        "p75_ms": latency(result.p75_ms),
+        "p90_ms": latency(result.p90_ms),
+        "p95_ms": latency(result.p95_ms),
+        "p99_ms": latency(result.p99_ms),
+        "max_ms": latency(result.max_ms),
+        "cpu_ms_per_req": round((cpu_after - cpu_before) * 1000 / requests, 3) if result.requests else None,
+        "gateway_core_use": round((cpu_after - cpu_before) / result.seconds, 3) if result.seconds else 0.0,
+        "peak_rss_mb": round(harness.peak_rss_mb(service.pid), 1),
+        "peak_rss_since": "scenario start" if rss_reset else "gateway start",
+        "mock_cpu_ms_per_req": round((mock_after - mock_before) * 1000 / requests, 3) if result.requests else None,
+        "mock_core_use": round((mock_after - mock_before) / result.seconds, 3) if result.seconds else 0.0,
+        "wrk_core_use": round((wrk_after - wrk_before) / result.seconds, 3) if result.seconds else 0.0,
+        "other_processes_core_use": round(foreign, 3),
+        "connections": scenario.connections,
+        "non_2xx": result.non_2xx,
+        "errors": result.errors,
+        "problems": problems,
+    }
+    log(f"  {scenario.key:<18} {service.name:<6} {row['rps']:>8.1f} rps  p99 {_fmt(row['p99_ms']):>8} ms  "
+        f"cpu {_fmt(row['cpu_ms_per_req'], 2):>7} ms/req  rss {row['peak_rss_mb']:>6.1f} MB  "
+        f"gateway {row['gateway_core_use']:.2f} core  mocks {row['mock_core_use']:.2f} core  "
+        f"others {row['other_processes_core_use']:.2f} core"
+        + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""))
+    return row
+
+
+def run_rounds(ctx: Context, scenarios: Sequence[Scenario], profile: Profile) -> dict[str, Any]:
+    plan = [("pinned", r) for r in range(profile.pinned_rounds)] + \
+           [("unpinned", r) for r in range(profile.unpinned_rounds)]
+    rounds: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    measured = [s for s in scenarios if not s.skip_reason]
+    for index, (variant, number) in enumerate(plan):
+        pinned = variant == "pinned" and ctx.gateway_cpus is not None
+        harness.set_affinity(ctx.mocks.pid, ctx.side_cpus if pinned and ctx.side_cpus else ctx.all_cpus)
+        order = GATEWAYS if index % 2 == 0 else tuple(reversed(GATEWAYS))
+        log(f"round {index + 1}/{len(plan)} ({variant} #{number + 1}): {' then '.join(order)}")
+        for name in order:
+            if profile.wait_quiet_seconds:
+                _wait_quiet(ctx, profile.wait_quiet_seconds)
+            service = start_gateway(ctx, name, pinned)
+            restarts = 0
+            try:
+                for scenario in measured:
+                    while True:
+                        try:
+                            row = measure(ctx, service, scenario, pinned=pinned, seconds=profile.seconds,
+                                          warmup=profile.warmup_seconds)
+                            break
+                        except (BenchError, OSError) as exc:
+                            # On a shared machine another session may stop our processes; start again, once or
+                            # twice, rather than lose the run.
+                            code = service.process.poll()
+                            if code is None or restarts >= MAX_RESTARTS:
+                                raise
+                            restarts += 1
+                            log(f"{name} exited with {code} during {scenario.key} (not stopped by the harness: "
+                                f"{exc!s:.120}); starting it again")
+                            service = start_gateway(ctx, name, pinned)
+                    row["round"], row["order"], row["restarts"] = index + 1, order.index(name) + 1, restarts
+                    rounds.setdefault(variant, {}).setdefault(scenario.key, {}).setdefault(name, []).append(row)
+            finally:
+                service.stop()
+    harness.set_affinity(ctx.mocks.pid, ctx.side_cpus or ctx.all_cpus)
+    return rounds
+
+
+def _median(rows: list[dict[str, Any]], metric: str) -> float | None:
+    values = [row[metric] for row in rows if row[metric] is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def summarise(rounds: dict[str, Any], scenarios: Sequence[Scenario],
+              expected_bytes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    variants: dict[str, Any] = {}
+    for variant, by_scenario in rounds.items():
+        out: dict[str, Any] = {}
+        for scenario in scenarios:
+            if scenario.skip_reason:
+                out[scenario.key] = {"skipped": scenario.skip_reason}
+                continue
+            rows = by_scenario[scenario.key]
+            medians = {name: {metric: _median(rows[name], metric) for metric in METRICS} for name in GATEWAYS}
+            ratio = {metric: _ratio(medians["yiwang"][metric], medians["peer"][metric]) for metric in METRICS}
+            noise = [row.get("other_processes_core_use", 0.0) for name in GATEWAYS for row in rows[name]]
+            out[scenario.key] = {
+                "title": scenario.title,
+                "other_processes_core_use": {"median": round(statistics.median(noise), 3),
+                                             "max": round(max(noise), 3)},
+                "yiwang": {**medians["yiwang"], "bytes": expected_bytes[scenario.key]["yiwang_bytes"],
+                           "rounds": rows["yiwang"]},
+                "peer": {**medians["peer"], "bytes": expected_bytes[scenario.key]["peer_bytes"],
+                         "rounds": rows["peer"]},
+                "ratio_yiwang_over_peer": ratio,
+                "per_round_rps_ratios": [_ratio(a["rps"], b["rps"])
+                                         for a, b in zip(rows["yiwang"], rows["peer"], strict=False)],
+                "problems": [p for name in GATEWAYS for row in rows[name] for p in row["problems"]],
+            }
+        variants[variant] = out
+    return variants
+
+
+def headline(variants: dict[str, Any], scenarios: Sequence[Scenario]) -> dict[str, Any]:
+    """Per scenario: yiwang_rps, peer_rps, ratio, yiwang_p99_ms, peer_p99_ms (of the pinned variant if run)."""
+    variant = "pinned" if "pinned" in variants else next(iter(variants), None)
+    out: dict[str, Any] = {}
+    for scenario in scenarios:
+        if scenario.skip_reason or variant is None:
+            out[scenario.key] = {"skipped": scenario.skip_reason or "not measured"}
+            continue
+        data = variants[variant][scenario.key]
+        out[scenario.key] = {
+            "yiwang_rps": data["yiwang"]["rps"], "peer_rps": data["peer"]["rps"],
+            "ratio": data["ratio_yiwang_over_peer"]["rps"],
+            "yiwang_p99_ms": data["yiwang"]["p99_ms"], "peer_p99_ms": data["peer"]["p99_ms"],
+            "yiwang_cpu_ms_per_req": data["yiwang"]["cpu_ms_per_req"],
+            "peer_cpu_ms_per_req": data["peer"]["cpu_ms_per_req"],
+            "yiwang_peak_rss_mb": data["yiwang"]["peak_rss_mb"], "peer_peak_rss_mb": data["peer"]["peak_rss_mb"],
+            "variant": variant,
+        }
+    return out
+
+
+# --- reporting ---------------------------------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(result: dict[str, Any], scenarios: Sequence[Scenario]) -> str:
+    lines = [f"# yiwang vs Hive Gateway — {result['name']} run, {result['date']}", "",
+             f"Machine: {result['machine']['cpu']} ({result['machine']['cpus']} CPUs), {result['machine']['kernel']}; "
+             f"Python {result['machine']['python']}, Node {result['machine']['node']}, peer "
+             f"@graphql-hive/gateway {result['machine']['hive_gateway']}; mocks --scale {result['config']['scale']:g}; "
+             f"{result['config']['seconds']} s per measurement after {result['config']['warmup_seconds']} s warm-up; "
+             "medians over rounds.", "",
+             "yiwang settings: " + (", ".join(f"{k}={v}" for k, v in result["config"]["yiwang_settings"].items())
+                                    or "defaults") + "; git " + result["machine"]["git_commit"]
+             + (" with uncommitted changes" if result["machine"]["git_uncommitted_changes"] else "") + ".", ""]
+    for variant, data in result["variants"].items():
+        rounds = result["config"][f"{variant}_rounds"]
+        where = ("each gateway alone on core 0, mocks and wrk on core 1" if variant == "pinned"
+                 else "no pinning (gateway, mocks and wrk share all cores)")
+        lines += [f"## {variant} ({rounds} round{'s' if rounds != 1 else ''}; {where})", "",
+                  "| Scenario | Gateway | RPS | p50 ms | p95 ms | p99 ms | CPU ms/req | Peak RSS MB | "
+                  "Mock CPU ms/req | Bytes |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for scenario in scenarios:
+            row = data.get(scenario.key)
+            if row is None:
+                continue
+            if "skipped" in row:
+                lines.append(f"| {scenario.title} | — | skipped: {row['skipped']} | | | | | | | |")
+                continue
+            for name in GATEWAYS:
+                g = row[name]
+                lines.append(f"| {scenario.title} | {name} | {_fmt(g['rps'])} | {_fmt(g['p50_ms'])} | "
+                             f"{_fmt(g['p95_ms'])} | {_fmt(g['p99_ms'])} | {_fmt(g['cpu_ms_per_req'], 2)} | "
+                             f"{_fmt(g['peak_rss_mb'])} | {_fmt(g['mock_cpu_ms_per_req'], 2)} | {g['bytes']:,} |")
+            r = row["ratio_yiwang_over_peer"]
+            lines.append(f"| {scenario.title} | **yiwang/peer** | **{_fmt(r['rps'], 2)}×** | {_fmt(r['p50_ms'], 2)}× | "
+                         f"{_fmt(r['p95_ms'], 2)}× | {_fmt(r['p99_ms'], 2)}× | {_fmt(r['cpu_ms_per_req'], 2)}× | "
+                         f"{_fmt(r['peak_rss_mb'], 2)}× | {_fmt(r['mock_cpu_ms_per_req'], 2)}× | "
+                         f"{row['yiwang']['bytes'] / row['peer']['bytes']:.2f}× |")
+        noise = [row["other_processes_core_use"] for row in data.values() if "other_processes_core_use" in row]
+        if noise:
+            lines += ["", f"Noise: other processes on the machine used a median of "
+                          f"{statistics.median(n['median'] for n in noise):.2f} core during the measurements "
+                          f"(at most {max(n['max'] for n in noise):.2f})."]
+        problems = [f"{key}: {p}" for key, row in data.items() for p in row.get("problems", [])]
+        if problems:
+            lines += ["", "Problems seen during the runs:", *[f"- {p}" for p in problems]]
+        lines.append("")
+    lines += ["Scenarios:", *[f"- {s.title}: {s.description}" + (f" — **skipped**: {s.skip_reason}"
+                                                                  if s.skip_reason else "") for s in scenarios], ""]
+    return "\n".join(lines)
+
+
+def _command_output(command: list[str], cwd: Path | None = None) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=cwd).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    package = harness.PEER_DIR / "node_modules" / "@graphql-hive" / "gateway" / "package.json"
+    return {
+        "cpu": cpu, "cpus": len(harness.available_cpus()), "kernel": platform.release(),
+        "python": platform.python_version(), "node": _command_output(["node", "--version"]),
+        "wrk": _command_output(["wrk", "-v"]).splitlines()[0] if _command_output(["wrk", "-v"]) else "?",
+        "hive_gateway": json.loads(package.read_text())["version"] if package.exists() else "?",
+        "git_commit": _command_output(["git", "rev-parse", "--short", "HEAD"], cwd=harness.REPO),
+        "git_uncommitted_changes": bool(_command_output(["git", "status", "--porcelain", "--untracked-files=no"],
+                                                        cwd=harness.REPO)),
+    }
+
+
+# --- main ----------------------------------------------------------------------------------------------------
+def _foreign_load(mocks: Service, seconds: float = 2.0) -> float:
+    """Cores other processes keep busy while ours are idle."""
+    busy, ours = harness.busy_cpu_seconds(), harness.cpu_seconds(mocks.pid)
+    time.sleep(seconds)
+    return max(0.0, harness.busy_cpu_seconds() - busy - (harness.cpu_seconds(mocks.pid) - ours)) / seconds
+
+
+def _wait_quiet(ctx: Context, seconds: int) -> None:
+    deadline = time.monotonic() + seconds
+    load = _foreign_load(ctx.mocks)
+    while load > NOISY_MACHINE_CORES and time.monotonic() < deadline:
+        log(f"other processes keep {load:.1f} cores busy; waiting (up to {seconds} s) for the machine to calm down")
+        time.sleep(5)
+        load = _foreign_load(ctx.mocks)
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = PROFILES["quick" if args.quick else "full"]
+    profile = Profile(
+        profile.name,
+        pinned_rounds=profile.pinned_rounds if args.rounds is None else args.rounds,
+        unpinned_rounds=profile.unpinned_rounds if args.unpinned_rounds is None else args.unpinned_rounds,
+        seconds=args.seconds or profile.seconds,
+        warmup_seconds=profile.warmup_seconds if args.warmup is None else args.warmup,
+        wait_quiet_seconds=profile.wait_quiet_seconds if args.wait_quiet is None else args.wait_quiet,
+    )
+    name = args.name or profile.name
+    scenarios = _select(args.scenarios)
+    for item in args.yiwang_env:
+        key, separator, value = item.partition("=")
+        if not separator or not key:
+            raise BenchError(f"--yiwang-env wants NAME=VALUE, got {item!r}")
+        key = key.upper() if key.upper().startswith("YIWANG_") else f"YIWANG_{key.upper()}"
+        harness.YIWANG_EXTRA_ENV[key] = value
+    started = time.monotonic()
+
+    harness.ensure_peer_installed()
+    wrk = "" if args.check else harness.ensure_wrk()
+    cpus = harness.available_cpus()
+    gateway_cpus: list[int] | None
+    side_cpus: list[int] | None
+    if len(cpus) >= 2:
+        gateway_cpus, side_cpus = [cpus[0]], [cpus[1]]
+    else:
+        log("only one CPU available: the pinned variant runs unpinned")
+        gateway_cpus = side_cpus = None
+    workdir = harness.new_workdir()
+    base_port = harness.free_base_port()
+    log(f"starting the mock departments (--scale {args.scale:g}, ports {base_port + 1}–{base_port + 5}, "
+        f"cpu {side_cpus}); work files in {workdir}")
+    mocks = harness.start_mocks(workdir, base_port=base_port, scale=args.scale, cpus=side_cpus)
+    with harness.running(mocks):
+        log("composing the peer's supergraph (mesh-compose)")
+        supergraph = harness.compose_supergraph(workdir, base_port=base_port)
+        ctx = Context(workdir, base_port, supergraph, wrk, mocks, gateway_cpus, side_cpus, cpus, {})
+        log("checking both gateways answer the same content")
+        services = {name_: start_gateway(ctx, name_, pinned=False) for name_ in GATEWAYS}
+        try:
+            ctx.expected_bytes = check_answers(scenarios, services, ctx.reference)
+        finally:
+            for service in services.values():
+                service.stop()
+        print_bytes(ctx.expected_bytes)
+        for scenario in scenarios:
+            if scenario.skip_reason:
+                print(f"{scenario.key}: skipped — {scenario.skip_reason}", flush=True)
+        if args.check:
+            return 0
+        idle = _foreign_load(mocks)
+        if idle > NOISY_MACHINE_CORES:
+            log(f"warning: other processes keep {idle:.1f} cores busy right now; the results will be noisy "
+                "(the ratios of one run still compare like with like, roughly)")
+        rounds = run_rounds(ctx, scenarios, profile)
+
+    variants = summarise(rounds, scenarios, ctx.expected_bytes)
+    now = datetime.now(CHINA_TZ)
+    result = {
+        "name": name,
+        "date": now.isoformat(timespec="seconds"),
+        "machine": machine(),
+        "config": {"scale": args.scale, "seconds": profile.seconds, "warmup_seconds": profile.warmup_seconds,
+                   "pinned_rounds": profile.pinned_rounds, "unpinned_rounds": profile.unpinned_rounds,
+                   "wait_quiet_seconds": profile.wait_quiet_seconds,
+                   "gateway_cpus": gateway_cpus, "mock_and_wrk_cpus": side_cpus,
+                   "yiwang_settings": {k: v for k, v in harness.yiwang_settings_env(workdir).items()
+                                       if k != "YIWANG_POLICY_PATH"},
+                   "wall_seconds": round(time.monotonic() - started)},
+        "scenarios": headline(variants, scenarios),
+        "bytes": ctx.expected_bytes,
+        "queries": {s.key: {"yiwang": s.yiwang_query, "peer": s.peer_query, "description": s.description,
+                            "connections": s.connections} for s in scenarios if not s.skip_reason},
+        "variants": variants,
+    }
+    harness.RESULTS_DIR.mkdir(exist_ok=True)
+    json_path = harness.RESULTS_DIR / f"{name}.json"
+    md_path = harness.RESULTS_DIR / f"{name}.md"
+    json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    table = markdown(result, scenarios)
+    md_path.write_text(table)
+    print(table, flush=True)
+    log(f"wrote {json_path.relative_to(harness.REPO)} and {md_path.relative_to(harness.REPO)} "
+        f"in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return run(args)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
+

@@ -1,0 +1,118 @@
+"""What tracing costs: the same gateway with tracing on (every request sampled, spans into the trace store) and off,
+side by side in one run, on a typical query (scenario 2: three departments, 20 components each, with totals).
+
+    .venv/bin/python -m bench.tracing_bench                 # 3 rounds of 5 s per variant, pinned like bench.run
+    .venv/bin/python -m bench.tracing_bench --rounds 5 --seconds 10 --no-pin
+
+Both gateways run at once against the same mock departments, caching off; each round measures them one after the
+other (the order alternates) with wrk, and reads each gateway's CPU time per request from /proc. The result is the
+median per variant and the ratio on/off; the goal is a throughput cost under 10 %. Writes
+bench/results/tracing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from typing import Any
+from unittest.mock import patch
+
+from bench import harness
+from bench.scenarios import S2_YIWANG
+
+VARIANTS = {
+    "tracing on": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "1.0", "YIWANG_CACHE_ENABLED": "false"},
+    "tracing off": {"YIWANG_TRACING": "false", "YIWANG_CACHE_ENABLED": "false"},
+}
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.tracing_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per variant and round")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each measurement")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--scale", type=float, default=1.0, help="mock data size")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the gateways to core 0 and the rest to 1")
+    return parser.parse_args(argv)
+
+
+def measure(service: harness.Service, wrk: str, script: Any, args: argparse.Namespace,
+            load_cpus: list[int] | None) -> dict[str, float]:
+    harness.run_wrk(wrk, service.url, script, seconds=args.warmup, connections=args.connections, cpus=load_cpus)
+    cpu_before = harness.cpu_seconds(service.pid)
+    result = harness.run_wrk(wrk, service.url, script, seconds=args.seconds, connections=args.connections,
+                             cpus=load_cpus)
+    cpu = harness.cpu_seconds(service.pid) - cpu_before
+    if result.non_2xx or any(result.errors.values()):
+        raise harness.BenchError(f"{service.name}: {result.non_2xx} non-2xx answers, errors {result.errors}")
+    return {"rps": result.rps, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms,
+            "cpu_ms_per_request": 1000 * cpu / result.requests if result.requests else float("nan")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    wrk = harness.ensure_wrk()
+    cpus = harness.available_cpus()
+    pinned = not args.no_pin and len(cpus) >= 2
+    gateway_cpus, load_cpus = ([cpus[0]], cpus[1:]) if pinned else (None, None)
+    workdir = harness.new_workdir()
+    base_port = harness.free_base_port()
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    with ExitStack() as stack:
+        mocks = stack.enter_context(harness.running(harness.start_mocks(
+            workdir, base_port=base_port, scale=args.scale, cpus=load_cpus)))
+        services: dict[str, harness.Service] = {}
+        for name, env in VARIANTS.items():
+            with patch.dict(harness.YIWANG_EXTRA_ENV, env):
+                service = harness.start_yiwang(workdir, base_port=base_port, port=harness.free_port(),
+                                               cpus=gateway_cpus)
+            service.name = f"yiwang ({name})"
+            services[name] = stack.enter_context(harness.running(service))
+            problem = harness.ask(service.url, S2_YIWANG).problem()
+            if problem:
+                raise harness.BenchError(f"{service.name} does not answer the query: {problem}")
+        traced = harness.ask(services["tracing on"].url, S2_YIWANG).json
+        untraced = harness.ask(services["tracing off"].url, S2_YIWANG).json
+        if "traceId" not in traced.get("extensions", {}) or "extensions" in untraced:
+            raise harness.BenchError("the variants are not what they claim: tracing on must return a traceId")
+        script = harness.wrk_script(workdir, "tracing", S2_YIWANG)
+        harness.log(f"mocks pid {mocks.pid}; {args.rounds} rounds of {args.seconds:g} s, -c{args.connections}, "
+                    f"{'pinned' if pinned else 'unpinned'}")
+        for number in range(args.rounds):
+            order = list(VARIANTS) if number % 2 == 0 else list(reversed(VARIANTS))
+            for name in order:
+                reading = measure(services[name], wrk, script, args, load_cpus)
+                rounds[name].append(reading)
+                harness.log(f"round {number + 1} {name}: {reading['rps']:.0f} req/s, p50 {reading['p50_ms']:.1f} ms, "
+                            f"{reading['cpu_ms_per_request']:.2f} ms CPU/request")
+    medians = {name: {key: statistics.median(r[key] for r in readings) for key in readings[0]}
+               for name, readings in rounds.items()}
+    on, off = medians["tracing on"], medians["tracing off"]
+    ratio = on["rps"] / off["rps"]
+    per_round = [a["rps"] / b["rps"] for a, b in zip(rounds["tracing on"], rounds["tracing off"], strict=True)]
+    report = {"query": S2_YIWANG, "rounds": rounds, "medians": medians, "throughput_ratio_on_off": ratio,
+              "throughput_cost": 1 - ratio, "per_round_ratios": per_round,
+              "cpu_ratio_on_off": on["cpu_ms_per_request"] / off["cpu_ms_per_request"],
+              "settings": vars(args), "pinned": pinned, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    harness.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (harness.RESULTS_DIR / "tracing.json").write_text(json.dumps(report, indent=2))
+    print(f"{'variant':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
+    for name, values in medians.items():
+        print(f"{name:<12} {values['rps']:>8.0f} {values['p50_ms']:>8.2f} {values['p99_ms']:>8.2f} "
+              f"{values['cpu_ms_per_request']:>11.3f}")
+    print(f"throughput on/off: {ratio:.3f} (cost {100 * (1 - ratio):.1f} %; per round "
+          f"{', '.join(f'{r:.3f}' for r in per_round)}); CPU per request on/off: {report['cpu_ratio_on_off']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except harness.BenchError as error:
+        print(f"bench.tracing_bench: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,292 @@
+"""``SpecConnector``: a connector that runs a declarative spec instead of code.
+
+Resume positions: an absolute offset for page/size and offset/limit listings; for cursor and link-header listings,
+the page's cursor (or URL) plus how many of its items were already seen, because the department can only resume at a
+page boundary while the gateway may stop inside a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+import jmespath
+import orjson
+
+from connectors.base import Connector
+from connectors.http import parse_json, send, translating
+from connectors.records import ComponentQuery, ComponentRecord, SearchPage
+from connectors.spec import crs
+from connectors.spec.auth import make_auth
+from connectors.spec.mapping import RecordMapper
+from connectors.spec.model import (
+    Answer,
+    ConnectorSpec,
+    CursorPagination,
+    LinkHeaderPagination,
+    OffsetPagination,
+    PagePagination,
+    QueryBinding,
+)
+from connectors.water import plan_window
+from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
+from schema.codes import is_component_id
+
+
+@dataclass(slots=True)
+class Page:
+    rows: list[Any]
+    total: int
+    next_token: str | None  # cursor or next-page URL
+
+
+def _encode(token: str | None, skip: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([token, skip])).decode()
+
+
+def _decode(department: str, position: str | None) -> tuple[str | None, int]:
+    if position is None:
+        return None, 0
+    try:
+        token, skip = orjson.loads(base64.urlsafe_b64decode(position.encode()))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+        raise UserInputError(f"invalid cursor for {department}") from exc
+    if not (token is None or isinstance(token, str)) or not isinstance(skip, int) or skip < 0:
+        raise UserInputError(f"invalid cursor for {department}")
+    return token, skip
+
+
+def _offset(department: str, position: str | None) -> int:
+    if position is None:
+        return 0
+    if not position.isdigit():
+        raise UserInputError(f"{department}: invalid resume position {position!r}")
+    return int(position)
+
+
+class SpecConnector(Connector):
+    """Built per spec by ``connector_class``; the department and what it serves are the spec's."""
+
+    spec: ClassVar[ConnectorSpec]
+
+    def __init__(self, client: httpx.AsyncClient, **kwargs: Any) -> None:
+        kwargs.setdefault("regions", tuple(self.spec.regions))
+        kwargs.setdefault("timeout_s", self.spec.timeout_s)
+        super().__init__(client, **kwargs)
+        self.mapper = RecordMapper(self.spec)
+        self.auth = make_auth(self.spec.auth, client, self.department_id)
+        operations = self.spec.operations
+        self._search = operations.search_components
+        self._batch = operations.get_components
+        self._total = jmespath.compile(self._search.total) if self._search.total else None
+        pagination = self._search.pagination
+        self._next_cursor = (jmespath.compile(pagination.next_cursor)
+                             if isinstance(pagination, CursorPagination) else None)
+        self._to_department_crs = crs.from_wgs84(self.spec.crs)
+
+    # --- department calls -----------------------------------------------------------------------------------------
+    async def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
+                      json: Any = None) -> httpx.Response:
+        return await send(self.client, self.department_id, method, url, params=params, json=json, auth=self.auth)
+
+    def answer_rows(self, answer: Answer, body: Any) -> list[Any]:
+        department = self.department_id
+        if answer.check is not None and not jmespath.search(answer.check, body):
+            message = jmespath.search(answer.error_message, body) if answer.error_message else None
+            raise UpstreamBadResponse(department, f"{department}: refused the request: {message or 'check failed'}")
+        rows = jmespath.search(answer.items, body)
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list):
+            raise UpstreamBadResponse(department, f"{department}: {answer.items!r} is not a list in the answer")
+        return rows
+
+    async def fetch_page(self, params: Mapping[str, Any], token: str | None, size: int,
+                         offset: int = 0) -> Page:
+        pagination = self._search.pagination
+        url = self._search.path
+        request = dict(params)
+        if isinstance(pagination, PagePagination):
+            request[pagination.page_param] = offset // size + pagination.first_page
+            request[pagination.size_param] = size
+        elif isinstance(pagination, OffsetPagination):
+            request[pagination.offset_param] = offset
+            request[pagination.limit_param] = size
+        elif isinstance(pagination, CursorPagination):
+            request[pagination.size_param] = size
+            if token is not None:
+                request[pagination.cursor_param] = token
+        elif token is not None:  # link header: the next URL carries every parameter
+            url, request = token, {}
+        else:
+            request[pagination.size_param] = size
+        response = await self.request("GET", url, params=request or None)
+        body = parse_json(self.department_id, response)
+        with translating(self.department_id, "page"):
+            rows = self.answer_rows(self._search, body)
+            total = int(self._total.search(body) if self._total is not None
+                        else response.headers[self._search.total_header or ""])
+            next_token: str | None = None
+            if self._next_cursor is not None:
+                found = self._next_cursor.search(body)
+                next_token = str(found) if found else None
+            elif isinstance(pagination, LinkHeaderPagination):
+                link = response.links.get("next")
+                next_token = str(response.url.join(link["url"])) if link and link.get("url") else None
+        return Page(rows, total, next_token)
+
+    # --- components -----------------------------------------------------------------------------------------------
+    def to_records(self, rows: Sequence[Any]) -> list[ComponentRecord]:
+        with translating(self.department_id, "records"):
+            return [self.mapper.to_record(row) for row in rows]
+
+    async def search_components(self, query: ComponentQuery, after: str | None, first: int,
+                                ) -> SearchPage[ComponentRecord]:
+        params = self.query_params(query)
+        pagination = self._search.pagination
+        if params is None:
+            return SearchPage(items=[], positions=[], total=0, has_more=False)
+        if isinstance(pagination, (PagePagination, OffsetPagination)):
+            return await self._search_by_offset(params, _offset(self.department_id, after), first)
+        return await self._search_by_token(params, _decode(self.department_id, after), first)
+
+    async def _search_by_offset(self, params: dict[str, Any], offset: int, first: int,
+                                ) -> SearchPage[ComponentRecord]:
+        pagination = self._search.pagination
+        assert isinstance(pagination, (PagePagination, OffsetPagination))
+        count = max(1, min(first, pagination.max_size))
+        if isinstance(pagination, PagePagination):
+            calls = plan_window(offset, count, pagination.max_size)
+            pages = await asyncio.gather(*(self.fetch_page(params, None, call.size, (call.page - 1) * call.size)
+                                           for call in calls))
+            rows = [row for call, page in zip(calls, pages, strict=True) for row in page.rows[call.skip:]]
+        else:
+            pages = [await self.fetch_page(params, None, count, offset)]
+            rows = pages[0].rows
+        items = self.to_records(rows[:first]) if first > 0 else []
+        total = pages[0].total
+        return SearchPage(items=items, positions=[str(offset + i + 1) for i in range(len(items))], total=total,
+                          has_more=offset + len(items) < total)
+
+    async def _search_by_token(self, params: dict[str, Any], start: tuple[str | None, int], first: int,
+                               ) -> SearchPage[ComponentRecord]:
+        pagination = self._search.pagination
+        assert isinstance(pagination, (CursorPagination, LinkHeaderPagination))
+        token, skip = start
+        rows: list[Any] = []
+        positions: list[str] = []
+        wanted = max(first, 0)
+        more = False
+        while True:
+            page = await self.fetch_page(params, token, max(1, min(pagination.max_size, wanted - len(rows) + skip)))
+            for index in range(skip, len(page.rows)):
+                if len(rows) >= wanted:
+                    more = True
+                    break
+                rows.append(page.rows[index])
+                at_page_end = index == len(page.rows) - 1 and page.next_token is not None
+                positions.append(_encode(page.next_token, 0) if at_page_end else _encode(token, index + 1))
+            if more or page.next_token is None:
+                break
+            if len(rows) >= wanted:
+                more = True
+                break
+            token, skip = page.next_token, 0
+        return SearchPage(items=self.to_records(rows), positions=positions, total=page.total, has_more=more)
+
+    async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
+        batch = self._batch
+        if batch is None:
+            raise NotImplementedError
+        wanted = [i for i in dict.fromkeys(ids) if self.owns(i)]
+        chunks = [wanted[start: start + batch.max_ids] for start in range(0, len(wanted), batch.max_ids)]
+
+        async def fetch(chunk: list[str]) -> list[ComponentRecord]:
+            if batch.method == "POST":
+                response = await self.request("POST", batch.path, json={batch.ids_param: chunk})
+            else:
+                response = await self.request("GET", batch.path, params={batch.ids_param: batch.join.join(chunk)})
+            body = parse_json(self.department_id, response)
+            with translating(self.department_id, "batch answer"):
+                return self.to_records(self.answer_rows(batch, body))
+
+        answers = await asyncio.gather(*(fetch(chunk) for chunk in chunks))
+        by_id = {record.id: record for records in answers for record in records}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def owns(self, component_id: str) -> bool:
+        return (is_component_id(component_id) and component_id[6:10] in self.component_classes
+                and component_id[:6] in self.regions)
+
+    def query_params(self, query: ComponentQuery) -> dict[str, Any] | None:
+        """The query in the department's parameters; ``None`` when it cannot match anything here."""
+        regions = [r for r in (query.region_codes if query.region_codes is not None else self.regions)
+                   if r in self.regions]
+        classes = (sorted(self.component_classes) if query.class_codes is None
+                   else [code for code in query.class_codes if code in self.component_classes])
+        if not regions or not classes or query.statuses == ():
+            return None
+        values: dict[str, Any] = {"region_codes": regions, "class_codes": classes, "grid_code": query.grid_code,
+                                  "statuses": query.statuses, "bbox": query.bbox, "near": query.near}
+        bound = {binding.source for binding in self._search.params.values() if isinstance(binding, QueryBinding)}
+        needed = {"grid_code", "statuses", "bbox", "near"} & {name for name, value in values.items()
+                                                             if value is not None}
+        if query.class_codes is not None and set(classes) != self.component_classes:
+            needed.add("class_codes")
+        if set(regions) != set(self.regions):
+            needed.add("region_codes")
+        if needed - bound:
+            missing = ", ".join(sorted(needed - bound))
+            raise UserInputError(f"{self.department_id}: cannot filter by {missing}")
+        params: dict[str, Any] = {}
+        for name, binding in self._search.params.items():
+            if isinstance(binding, str):
+                params[name] = binding
+                continue
+            rendered = self._render(binding, values[binding.source])
+            if rendered is not None:
+                params[name] = rendered
+        return params
+
+    def _render(self, binding: QueryBinding, value: Any) -> str | None:
+        if value is None:
+            return None
+        if binding.source in ("region_codes", "class_codes"):
+            return binding.join.join(value)
+        if binding.source == "statuses":
+            return binding.join.join((binding.values or {})[status.value] for status in value)
+        if binding.source == "bbox":
+            min_x, min_y = self._to_department_crs(value.min_lng, value.min_lat)
+            max_x, max_y = self._to_department_crs(value.max_lng, value.max_lat)
+            return (binding.format or "").format(min_lng=repr(min_x), min_lat=repr(min_y), max_lng=repr(max_x),
+                                                 max_lat=repr(max_y))
+        if binding.source == "near":
+            x, y = self._to_department_crs(value.lng, value.lat)
+            return (binding.format or "").format(lng=repr(x), lat=repr(y), radius_m=repr(float(value.radius_m)))
+        return str(value)
+
+    # --- health ---------------------------------------------------------------------------------------------------
+    async def check_health(self) -> None:
+        health = self.spec.operations.health
+        body = parse_json(self.department_id, await self.request("GET", health.path))
+        if health.check is not None and not jmespath.search(health.check, body):
+            raise UpstreamUnavailable(self.department_id, f"{self.department_id}: reports itself unhealthy")
+
+
+def connector_class(spec: ConnectorSpec) -> type[SpecConnector]:
+    """A ``SpecConnector`` subclass whose class-level declarations are the spec's."""
+    fingerprint = hashlib.sha256(orjson.dumps(spec.to_document(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return type(f"SpecConnector_{spec.department}", (SpecConnector,), {
+        "spec": spec,
+        "version": f"spec-{fingerprint[:16]}",  # a changed spec never meets the old one's cache entries
+        "cache_ttls": {"registry": spec.cache.registry_s, "readings": spec.cache.readings_s},
+        "department_id": spec.department,
+        "department_name": spec.name,
+        "component_classes": frozenset(spec.component_classes),
+    })

@@ -1,0 +1,174 @@
+"""``yiwang connectors test``: run a spec against the live department without registering it — reach it,
+authenticate, fetch a sample, map every record field by field — and report what is wrong: expressions that match
+nothing, department fields nobody maps, invalid codes, coordinates outside the district, implausible values (a wrong
+unit), values the code tables do not know."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.records import ComponentQuery
+from connectors.spec.connector import SpecConnector
+from connectors.spec.units import implausible
+from gateway.exceptions import UpstreamError, UserInputError
+from schema.codes import is_component_id, is_grid_code
+
+SAMPLE_SIZE = 50
+CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
+
+
+@dataclass
+class Report:
+    department: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    problems: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (kind, field, message) -> records
+    examples: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    unmapped_fields: list[str] = field(default_factory=list)
+    sampled: int = 0
+
+    def problem(self, kind: str, name: str, message: str, example: Any = None) -> None:
+        key = (kind, name, message)
+        self.problems[key] += 1
+        if example is not None and key not in self.examples:
+            self.examples[key] = str(example)
+
+    def step(self, name: str, ok: bool, detail: str) -> bool:
+        self.steps.append({"step": name, "ok": ok, "detail": detail})
+        return ok
+
+    @property
+    def ok(self) -> bool:
+        return all(step["ok"] for step in self.steps) and not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "department": self.department, "ok": self.ok, "sampled": self.sampled, "steps": self.steps,
+            "problems": [{"kind": kind, "field": name, "message": message, "records": count,
+                          **({"example": self.examples[(kind, name, message)]}
+                             if (kind, name, message) in self.examples else {})}
+                         for (kind, name, message), count in sorted(self.problems.items())],
+            "unmapped_fields": self.unmapped_fields,
+        }
+
+
+def leaf_paths(node: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    elif prefix:
+        yield prefix
+
+
+async def dry_run(connector: SpecConnector, sample_size: int = SAMPLE_SIZE) -> Report:
+    spec = connector.spec
+    report = Report(spec.department)
+    try:
+        await connector.check_health()
+        report.step("reach", True, f"{spec.operations.health.path} answered and reports healthy")
+    except UpstreamError as exc:
+        report.step("reach", False, exc.message)
+        return report
+    per_class = max(1, min(sample_size // len(spec.component_classes),
+                           spec.operations.search_components.pagination.max_size))
+    rows: list[dict[str, Any]] = []
+    try:
+        for class_code in spec.component_classes:  # a sample of every class: each has its own attributes
+            params = connector.query_params(ComponentQuery(class_codes=(class_code,))) or {}
+            page = await connector.fetch_page(params, None, per_class)
+            rows += [row for row in page.rows if isinstance(row, dict)]
+    except (UpstreamError, UserInputError) as exc:
+        report.step("authenticate and fetch a sample", False, getattr(exc, "message", str(exc)))
+        return report
+    report.sampled = len(rows)
+    report.step("authenticate and fetch a sample", bool(rows),
+                f"{len(rows)} records of {len(spec.component_classes)} classes" if rows
+                else "the department returned no records")
+    for row in rows:
+        _check_record(connector, row, report)
+    _check_unmatched_paths(connector, rows, report)
+    _check_unmapped_fields(connector, rows, report)
+    if rows and spec.operations.get_components is not None:
+        await _check_batch(connector, rows, report)
+    return report
+
+
+def _check_record(connector: SpecConnector, row: dict[str, Any], report: Report) -> None:
+    spec = connector.spec
+    values = connector.mapper.map_fields(row, lambda name, message: report.problem("unmappable value", name,
+                                                                                  message))
+    record_id = values.get("id")
+    class_code = values.get("class_code")
+    region = values.get("region_code")
+    if class_code is not None and class_code not in spec.component_classes:
+        report.problem("invalid code", "class_code", f"class {class_code} is not among the spec's "
+                                                      f"component_classes", record_id)
+    if region is not None and region not in spec.regions:
+        report.problem("invalid code", "region_code", f"district {region} is not among the spec's regions",
+                       record_id)
+    if record_id is not None:
+        if not is_component_id(record_id):
+            report.problem("invalid code", "id", "not a 16-digit 部件标识码", record_id)
+        elif (class_code and record_id[6:10] != class_code) or (region and record_id[:6] != region):
+            report.problem("invalid code", "id", "标识码 does not hold the record's district and class", record_id)
+    grid = values.get("grid_code")
+    if grid is not None and (not is_grid_code(grid) or (region and not grid.startswith(region))):
+        report.problem("invalid code", "grid_code", "not a 15-digit 单元网格 code of the record's district", grid)
+    if "lng" in values:
+        _check_location(spec.district_bounds.get(region or ""), values["lng"], values["lat"], record_id, report)
+    for compiled in connector.mapper.attributes:
+        name = compiled.name.removeprefix("attributes.")
+        value = values["attributes"].get(name)
+        if compiled.target_unit is not None and isinstance(value, float) and implausible(compiled.target_unit,
+                                                                                          value):
+            report.problem("implausible value", compiled.name,
+                           f"{value:g} {compiled.target_unit} is implausible: is the unit "
+                           f"{compiled.spec.unit or 'named by ' + str(compiled.spec.unit_path)} right?", record_id)
+
+
+def _check_location(bounds: tuple[float, float, float, float] | None, lng: float, lat: float, record_id: Any,
+                    report: Report) -> None:
+    point = f"{record_id}: ({lng:.6f}, {lat:.6f})"
+    min_lng, min_lat, max_lng, max_lat = CHINA_BOUNDS
+    if not (min_lng <= lng <= max_lng and min_lat <= lat <= max_lat):
+        report.problem("out-of-district coordinates", "location", "outside China after conversion: is crs right?",
+                       point)
+    elif bounds is not None and not (bounds[0] <= lng <= bounds[2] and bounds[1] <= lat <= bounds[3]):
+        report.problem("out-of-district coordinates", "location",
+                       "outside the record's district after conversion: is crs right?", point)
+
+
+def _check_unmatched_paths(connector: SpecConnector, rows: list[dict[str, Any]], report: Report) -> None:
+    """An expression that is null in every sampled record almost always names a field the department lacks."""
+    mapper = connector.mapper
+    fields = [*mapper.fields, *mapper.attributes]
+    for compiled in fields:
+        if compiled.path is None or not rows:
+            continue
+        if all(compiled.path(row) in (None, "") for row in rows):
+            report.problem("unmatched path", compiled.name,
+                           f"{compiled.spec.path!r} matched nothing in any of the {len(rows)} sampled records")
+
+
+def _check_unmapped_fields(connector: SpecConnector, rows: list[dict[str, Any]], report: Report) -> None:
+    read = {expression.strip() for expression in connector.mapper.expressions()}
+    seen = sorted({path for row in rows for path in leaf_paths(row)})
+    report.unmapped_fields = [path for path in seen
+                              if not any(path == e or path.startswith(e + ".") for e in read)]
+
+
+async def _check_batch(connector: SpecConnector, rows: list[dict[str, Any]], report: Report) -> None:
+    ids = [connector.mapper.fields[0].value(row) for row in rows[:3]]
+    wanted = [str(i) for i in ids if i is not None and connector.owns(str(i))]
+    if not wanted:
+        return
+    try:
+        found = await connector.get_components(wanted)
+    except UpstreamError as exc:
+        report.step("fetch by id", False, exc.message)
+        return
+    missing = sorted(set(wanted) - {record.id for record in found})
+    report.step("fetch by id", not missing, f"{len(found)} of {len(wanted)} sampled ids found"
+                + (f"; missing {missing}" if missing else ""))

@@ -1,0 +1,197 @@
+"""The admin API under ``/admin/connectors`` (OpenAPI at ``/admin/connectors/openapi.json``): for a platform_admin,
+or a department_operator whose ``departments`` claim names the department. Secrets are never in an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from connectors.spec.dryrun import dry_run
+from connectors.spec.model import ConnectorSpec, spec_json_schema
+from gateway.auth.principal import Principal, Role
+from gateway.exceptions import AuthenticationError, ConfigurationError
+from gateway.registry.allowlist import ForbiddenUrl
+from gateway.registry.openapi import openapi_document
+from gateway.registry.store import NotFound, describe
+
+if TYPE_CHECKING:
+    from gateway.registry.plugin import RegistryPlugin
+
+logger = logging.getLogger("yiwang.registry")
+PREFIX = "/admin/connectors"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def _error(exc: ApiError) -> JSONResponse:
+    extensions: dict[str, Any] = {"code": exc.code}
+    if exc.details is not None:
+        extensions["details"] = exc.details
+    return JSONResponse({"errors": [{"message": exc.message, "extensions": extensions}]}, status_code=exc.status)
+
+
+def may_manage(principal: Principal, department: str | None) -> bool:
+    if principal.has_role(Role.PLATFORM_ADMIN):
+        return True
+    if not principal.has_role(Role.DEPARTMENT_OPERATOR):
+        return False
+    return department is None or (principal.departments is not None and department in principal.departments)
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+            for error in exc.errors(include_input=False, include_url=False)]
+
+
+async def _spec_from(request: Request) -> ConnectorSpec:
+    body = await request.body()
+    try:
+        data = (yaml.safe_load(body) if "yaml" in request.headers.get("content-type", "")
+                else orjson.loads(body))
+    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
+        raise ApiError(400, "BAD_REQUEST", f"the body is not a spec document: {exc}") from exc
+    try:
+        return ConnectorSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "BAD_USER_INPUT", "the spec is not valid", _validation_details(exc)) from exc
+
+
+def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
+    def store() -> Any:
+        if plugin.store is None:
+            raise ApiError(503, "UNAVAILABLE", "the connector registry is not running")
+        return plugin.store
+
+    async def principal_of(request: Request, department: str | None) -> Principal:
+        authenticator = request.app.state.authenticator
+        try:
+            principal: Principal = await authenticator.authenticate(request.headers.get("authorization"))
+        except AuthenticationError as exc:
+            raise ApiError(401, exc.code, exc.message) from exc
+        if principal.is_public:
+            raise ApiError(401, "UNAUTHENTICATED", "sign in to manage connectors")
+        if not may_manage(principal, department):
+            what = f"department {department!r}" if department else "connectors"
+            raise ApiError(403, "FORBIDDEN", f"managing {what} needs platform_admin, or department_operator with "
+                                             f"the department in the departments claim")
+        return principal
+
+    def endpoint(handler: Callable[[Request], Awaitable[Any]]) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            try:
+                result = await handler(request)
+            except ApiError as exc:
+                return _error(exc)
+            except NotFound as exc:
+                return _error(ApiError(404, "NOT_FOUND", f"no registered connector {exc}"))
+            except ForbiddenUrl as exc:
+                return _error(ApiError(400, "FORBIDDEN_URL", str(exc)))
+            except ConfigurationError as exc:
+                return _error(ApiError(400, "CONFIGURATION", exc.message))
+            return result if isinstance(result, Response) else JSONResponse(result)
+
+        return wrapped
+
+    async def listing(request: Request) -> Any:
+        principal = await principal_of(request, None)
+        rows = await asyncio.to_thread(store().current)
+        active = {c.department_id: type(c).__name__ for c in request.app.state.connector_source.current}
+        registered = [{**_summary(row), "active": active.get(row.department, "").startswith("SpecConnector_")}
+                      for row in rows if may_manage(principal, row.department)]
+        code = [{"department": department, "kind": "code", "class": cls,
+                 "active": not cls.startswith("SpecConnector_")} for department, cls in sorted(active.items())
+                if not cls.startswith("SpecConnector_")]
+        return {"registered": registered, "code": code, "code_entry_points": plugin.code_connector_entry_points()}
+
+    async def register(request: Request) -> Any:
+        spec = await _spec_from(request)
+        principal = await principal_of(request, spec.department)
+        plugin.allowlist.check(spec.base_url)
+        row = await asyncio.to_thread(store().register, spec, principal.subject)
+        await plugin.reload()
+        logger.info("connector %s version %d registered by %s", row.department, row.version, row.author)
+        return JSONResponse(describe(row), status_code=201)
+
+    async def test(request: Request) -> Any:
+        spec = await _spec_from(request)
+        await principal_of(request, spec.department)
+        connector = plugin.make_connector(spec)
+        try:
+            report = await dry_run(connector)
+        finally:
+            await connector.aclose()
+        return report.as_dict()
+
+    async def show(request: Request) -> Any:
+        department = request.path_params["department"]
+        await principal_of(request, department)
+        row = await asyncio.to_thread(store().latest, department)
+        if row is None:
+            raise NotFound(department)
+        return describe(row)
+
+    async def history(request: Request) -> Any:
+        department = request.path_params["department"]
+        await principal_of(request, department)
+        rows = await asyncio.to_thread(store().history, department)
+        return {"department": department, "versions": [{k: v for k, v in describe(row).items() if k != "spec"}
+                                                       for row in rows]}
+
+    async def rollback(request: Request) -> Any:
+        department = request.path_params["department"]
+        principal = await principal_of(request, department)
+        try:
+            version = int(orjson.loads(await request.body())["version"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ApiError(400, "BAD_REQUEST", 'the body must be {"version": N}') from exc
+        row = await asyncio.to_thread(store().rollback, department, version, principal.subject)
+        await plugin.reload()
+        return describe(row)
+
+    def switch(enabled: bool) -> Callable[[Request], Awaitable[Any]]:
+        async def handler(request: Request) -> Any:
+            department = request.path_params["department"]
+            principal = await principal_of(request, department)
+            row = await asyncio.to_thread(store().set_enabled, department, enabled, principal.subject)
+            await plugin.reload()
+            return describe(row)
+
+        return handler
+
+    async def openapi(request: Request) -> Any:
+        return openapi_document()
+
+    async def schema(request: Request) -> Any:
+        return spec_json_schema()
+
+    return [
+        Route(PREFIX, endpoint(listing), methods=["GET"]),
+        Route(PREFIX, endpoint(register), methods=["POST"]),
+        Route(f"{PREFIX}/openapi.json", endpoint(openapi), methods=["GET"]),
+        Route(f"{PREFIX}/spec-schema.json", endpoint(schema), methods=["GET"]),
+        Route(f"{PREFIX}/test", endpoint(test), methods=["POST"]),
+        Route(PREFIX + "/{department}", endpoint(show), methods=["GET"]),
+        Route(PREFIX + "/{department}/history", endpoint(history), methods=["GET"]),
+        Route(PREFIX + "/{department}/rollback", endpoint(rollback), methods=["POST"]),
+        Route(PREFIX + "/{department}/disable", endpoint(switch(False)), methods=["POST"]),
+        Route(PREFIX + "/{department}/enable", endpoint(switch(True)), methods=["POST"]),
+    ]
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {"department": row.department, "kind": "spec", "version": row.version, "enabled": row.enabled,
+            "author": row.author, "created_at": row.created_at.isoformat(), "action": row.action}

@@ -1,0 +1,165 @@
+"""The registry as a gateway plugin: on start it loads the enabled specs into the connector set, then watches the
+registry (a poll every ``YIWANG_REGISTRY_POLL_S``, woken at once by PostgreSQL ``NOTIFY``) and swaps in a new
+connector set whenever any instance changed it. Requests keep the set they started with; replaced connectors close
+after ``YIWANG_REGISTRY_DRAIN_S``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+from starlette.routing import BaseRoute
+
+from connectors.base import Connector
+from connectors.http import make_client
+from connectors.spec.connector import SpecConnector, connector_class
+from connectors.spec.model import ConnectorSpec
+from gateway.plugins import Plugin
+from gateway.registry.allowlist import Allowlist
+from gateway.registry.secrets import SecretBox
+from gateway.registry.store import NOTIFY_CHANNEL, ConnectorVersion, RegistryStore
+from gateway.router import ConnectorSet, ConnectorSource
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+logger = logging.getLogger("yiwang.registry")
+LISTEN_RETRY_S = 1.0
+
+
+class RegistryPlugin(Plugin):
+    name = "registry"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.allowlist = Allowlist.parse(settings.connector_allowlist)
+        self.secrets = SecretBox(settings.secret_key)
+        self.store: RegistryStore | None = None
+        self.app: Starlette | None = None
+        self.code_connectors: dict[str, Connector] = {}
+        self.revision = -1
+        self._spec_connectors: dict[int, SpecConnector] = {}  # by registry row id
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def attach(self, app: Starlette) -> None:
+        self.app = app
+
+    @property
+    def source(self) -> ConnectorSource:
+        assert self.app is not None, "RegistryPlugin.attach(app) was not called"
+        source: ConnectorSource = self.app.state.connector_source
+        return source
+
+    def routes(self) -> list[BaseRoute]:
+        from gateway.registry.api import admin_routes
+
+        return admin_routes(self)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        settings = self.settings
+        self.store = await asyncio.to_thread(RegistryStore, settings.database_url, self.secrets,
+                                             schema=settings.database_schema)
+        self.source.drain_s = settings.registry_drain_s
+        self.code_connectors = {c.department_id: c for c in self.source.current}
+        await self.reload()
+        self._tasks.append(asyncio.create_task(self._watch()))
+        if self.store.is_postgres:
+            self._tasks.append(asyncio.create_task(self._listen()))
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.store is not None:
+            self.store.close()
+
+    # --- building connectors --------------------------------------------------------------------------------------
+    def make_connector(self, spec: ConnectorSpec) -> SpecConnector:
+        """A connector for ``spec`` whose every request (each redirect hop too) is checked against the allowlist."""
+        self.allowlist.check(spec.base_url)
+        client = make_client(spec.base_url, timeout_s=spec.timeout_s, transport="httpx", follow_redirects=True,
+                             event_hooks={"request": [self.allowlist.on_request]})
+        return connector_class(spec)(client, regions=tuple(spec.regions), timeout_s=spec.timeout_s)
+
+    async def reload(self) -> bool:
+        """Swap in the registry's current connectors if anything changed since the last look."""
+        store = self.store
+        if store is None:
+            return False
+        async with self._lock:
+            revision = await asyncio.to_thread(store.revision)
+            if revision == self.revision:
+                return False
+            rows = await asyncio.to_thread(store.current)
+            connectors = dict(self.code_connectors)
+            built: dict[int, SpecConnector] = {}
+            for row in rows:
+                if not row.enabled:
+                    continue
+                connector = self._spec_connectors.get(row.id or 0) or self._build(row)
+                if connector is not None:
+                    built[row.id or 0] = connector
+                    connectors[row.department] = connector  # a spec replaces a code connector of its department
+            self.source.replace(ConnectorSet(connectors.values()))
+            self._spec_connectors = built
+            self.revision = revision
+            logger.info("connector set now %s (registry revision %d)", sorted(connectors), revision)
+            return True
+
+    def _build(self, row: ConnectorVersion) -> SpecConnector | None:
+        assert self.store is not None
+        try:
+            return self.make_connector(self.store.spec_of(row))
+        except Exception as exc:  # one broken registration must not keep the others out
+            logger.error("connector %s version %d not loaded: %s", row.department, row.version, exc)
+            return None
+
+    # --- watching ---------------------------------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.registry_poll_s)
+            self._wake.clear()
+            try:
+                await self.reload()
+            except Exception:
+                logger.exception("registry reload failed; retrying")
+
+    async def _listen(self) -> None:
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+                    await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._wake.set()  # catch up on anything missed while not listening
+                    async for _ in connection.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("registry LISTEN connection lost (%s); polling meanwhile", type(exc).__name__)
+                await asyncio.sleep(LISTEN_RETRY_S)
+
+    def code_connector_entry_points(self) -> list[dict[str, Any]]:
+        from importlib.metadata import entry_points
+
+        return [{"name": ep.name, "class": ep.value} for ep in entry_points(group="yiwang.connectors")]
+
+
+def dry_run_client(plugin: RegistryPlugin, spec: ConnectorSpec) -> httpx.AsyncClient:
+    plugin.allowlist.check(spec.base_url)
+    return make_client(spec.base_url, timeout_s=spec.timeout_s, transport="httpx", follow_redirects=True,
+                       event_hooks={"request": [plugin.allowlist.on_request]})

@@ -1,0 +1,59 @@
+"""The HTTP request span: continues an incoming W3C ``traceparent``/``tracestate``, makes the app's tracer the
+active one for outgoing department calls, and returns the trace id in the ``x-trace-id`` response header."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.telemetry import naming
+from gateway.telemetry.outgoing import ACTIVE_TRACER, PROPAGATOR
+from gateway.telemetry.store import format_trace_id
+
+PROPAGATED_HEADERS = (b"traceparent", b"tracestate")
+UNTRACED_PATHS = ("/metrics", "/healthz", "/admin/")  # scrapes, probes and looking at traces are not traced
+
+
+class TracingMiddleware:
+    def __init__(self, app: ASGIApp, *, tracer: Tracer, untraced_paths: Sequence[str] = UNTRACED_PATHS) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.untraced_paths = tuple(untraced_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(self.untraced_paths):
+            await self.app(scope, receive, send)
+            return
+        carrier = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in scope["headers"] if name in PROPAGATED_HEADERS}
+        parent = PROPAGATOR.extract(carrier) if carrier else None
+        method: str = scope["method"]
+        attributes: dict[str, str] = {naming.HTTP_METHOD: method, naming.URL_PATH: path}
+        span = self.tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        trace_id = format_trace_id(span.get_span_context().trace_id).encode()
+        token = context.attach(trace.set_span_in_context(span))
+        tracer_token = ACTIVE_TRACER.set(self.tracer)
+
+        async def send_with_trace_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status: int = message["status"]
+                span.set_attribute(naming.HTTP_STATUS, status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR, f"HTTP {status}")
+                message = {**message, "headers": [*message.get("headers", []), (naming.TRACE_ID_HEADER.encode(),
+                                                                                 trace_id)]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace_id)
+        except BaseException as exc:
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            raise
+        finally:
+            ACTIVE_TRACER.reset(tracer_token)
+            context.detach(token)
+            span.end()

@@ -1,0 +1,47 @@
+"""Span names and attribute keys, after Hive Gateway's pipeline stages (``graphql.parse``, ``graphql.execute``,
+``http.fetch`` …) and the OpenTelemetry semantic conventions where one exists. The trace page reads the same keys."""
+
+from __future__ import annotations
+
+TRACER_NAME = "yiwang"
+
+# --- span names ------------------------------------------------------------------------------------------------
+OPERATION = "graphql.operation"  # + " <operation name>" when the operation has one
+PARSE = "graphql.parse"
+VALIDATE = "graphql.validate"
+EXECUTE = "graphql.execute"
+DEPARTMENT_FETCH = "department.fetch"  # + " <department>": one per connector call, like Hive's subgraph.execute
+HTTP_FETCH = "http.fetch"  # the outgoing HTTP request to a department system
+
+# --- attributes --------------------------------------------------------------------------------------------------
+HTTP_METHOD = "http.request.method"
+HTTP_STATUS = "http.response.status_code"
+URL_PATH = "url.path"
+URL_FULL = "url.full"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+USER_AGENT = "user_agent.original"
+ERROR_TYPE = "error.type"
+
+OPERATION_NAME = "graphql.operation.name"
+OPERATION_TYPE = "graphql.operation.type"
+DOCUMENT_HASH = "graphql.document.hash"
+DOCUMENT = "graphql.document"
+ERROR_COUNT = "graphql.error.count"
+FAILED_DEPARTMENTS = "yiwang.failed_departments"
+
+DEPARTMENT = "yiwang.department"
+CONNECTOR_ID = "yiwang.connector.id"
+CONNECTOR_VERSION = "yiwang.connector.version"
+FETCH_OPERATION = "yiwang.operation"
+ITEM_COUNT = "yiwang.items"
+CACHE = "yiwang.cache"  # set by the caching plugin (inside the tracing one) on the current department.fetch span
+HTTP_CALLS = "yiwang.http.calls"
+RETRIES = "yiwang.retries"
+ERROR_CODE = "yiwang.error.code"  # a department call's UpstreamError code
+ERROR_CODES = "yiwang.error.codes"  # the GraphQL errors' extensions.code values of a stage or operation
+
+RESOURCE_TIER = "yiwang.platform.tier"
+RESOURCE_REGION = "yiwang.platform.region"
+
+TRACE_ID_HEADER = "x-trace-id"

@@ -1,0 +1,155 @@
+"""The GraphQL stages as spans — ``graphql.operation <name>`` with ``graphql.parse``, ``graphql.validate`` and
+``graphql.execute`` under it — the per-operation metrics, and ``extensions.traceId`` in every response.
+
+No span per field resolver: that is where per-resolver tracing spends its time. Department calls get their spans from
+``TelemetryPlugin.on_upstream_fetch`` under ``graphql.execute``.
+
+The parse and validate spans are timed from this extension's neighbouring hooks: strawberry's parser and validation
+caches are extensions listed before this one and do their work before its ``on_parse``/``on_validate`` starts, so the
+stage is measured from the end of the previous stage to the end of this extension's hook for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from graphql import GraphQLError
+from opentelemetry import context, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, StatusCode
+from strawberry.extensions import SchemaExtension
+
+from gateway.context import RequestContext
+from gateway.extensions import shape_error
+from gateway.telemetry import naming
+from gateway.telemetry.store import format_trace_id
+
+if TYPE_CHECKING:
+    from gateway.telemetry.plugin import TelemetryPlugin
+
+MAX_DOCUMENT_CHARS = 4000
+DOCUMENT_HASH_CACHE = 1024
+
+
+@lru_cache(maxsize=DOCUMENT_HASH_CACHE)
+def document_hash(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
+    class OperationTelemetry(SchemaExtension):
+        _parent: Context | None = None
+        _trace_id: int = 0
+        _stage_start: int = 0
+        _parsed = False
+
+        def on_operation(self) -> Iterator[None]:
+            started = time.perf_counter()
+            tracer = plugin.tracer
+            span: Span | None = None
+            token = None
+            if tracer is not None:
+                span = tracer.start_span(naming.OPERATION)
+                self._parent = trace.set_span_in_context(span)
+                self._trace_id = span.get_span_context().trace_id
+                token = context.attach(self._parent)
+            self._stage_start = time.time_ns()
+            failure: BaseException | None = None
+            try:
+                yield
+            except BaseException as exc:  # e.g. a parse error raised by the parser cache, before on_parse runs
+                failure = exc
+                raise
+            finally:
+                if token is not None:
+                    context.detach(token)
+                self._finish(span, time.perf_counter() - started, failure)
+
+        def _finish(self, span: Span | None, seconds: float, failure: BaseException | None) -> None:
+            execution = self.execution_context
+            name = execution.operation_name
+            try:
+                operation_type = execution.operation_type.value
+            except RuntimeError:  # the document did not parse
+                operation_type = "unknown"
+            errors = list(execution.pre_execution_errors or ())
+            if failure is not None:
+                errors.append(failure if isinstance(failure, GraphQLError)
+                              else GraphQLError(str(failure), original_error=_exception(failure)))
+            request = execution.context
+            failed_departments = sorted(request.failures.by_department) if isinstance(request, RequestContext) else []
+            failed = bool(errors or failed_departments)
+            plugin.metrics.observe_operation(name, operation_type, failed, seconds)
+            if span is None:
+                return
+            if not self._parsed and execution.graphql_document is None:
+                self._stage_span(naming.PARSE, errors)
+            if name:
+                span.update_name(f"{naming.OPERATION} {name}")
+            attributes: dict[str, Any] = {naming.OPERATION_TYPE: operation_type}
+            if name:
+                attributes[naming.OPERATION_NAME] = name
+            if execution.query:
+                attributes[naming.DOCUMENT_HASH] = document_hash(execution.query)
+                attributes[naming.DOCUMENT] = execution.query[:MAX_DOCUMENT_CHARS]
+            if failed:
+                attributes[naming.ERROR_COUNT] = len(errors) + len(failed_departments)
+                attributes[naming.FAILED_DEPARTMENTS] = failed_departments
+                attributes[naming.ERROR_CODES] = sorted({_code(error) for error in errors})
+                reasons = [*(error.message for error in errors[:3]),
+                           *(f"department {department} failed" for department in failed_departments)]
+                span.set_status(StatusCode.ERROR, "; ".join(reasons))
+            span.set_attributes(attributes)
+            span.end()
+
+        def on_parse(self) -> Iterator[None]:
+            yield
+            self._parsed = True
+            self._stage_span(naming.PARSE, self.execution_context.pre_execution_errors)
+
+        def on_validate(self) -> Iterator[None]:
+            yield
+            self._stage_span(naming.VALIDATE, self.execution_context.pre_execution_errors)
+
+        def _stage_span(self, name: str, errors: Sequence[GraphQLError] | None) -> None:
+            tracer = plugin.tracer
+            if tracer is None or self._parent is None:
+                return
+            now = time.time_ns()
+            span = tracer.start_span(name, context=self._parent, start_time=self._stage_start)
+            if errors:
+                span.set_status(StatusCode.ERROR, errors[0].message)
+                span.set_attributes({naming.ERROR_COUNT: len(errors),
+                                     naming.ERROR_CODES: sorted({_code(error) for error in errors})})
+            span.end(end_time=now)
+            self._stage_start = now
+
+        def on_execute(self) -> Iterator[None]:
+            tracer = plugin.tracer
+            if tracer is None or self._parent is None:
+                yield
+                return
+            span = tracer.start_span(naming.EXECUTE, context=self._parent)
+            token = context.attach(trace.set_span_in_context(span, self._parent))
+            try:
+                yield
+            finally:
+                context.detach(token)
+                span.end()
+
+        def get_results(self) -> dict[str, Any]:
+            return {"traceId": format_trace_id(self._trace_id)} if self._trace_id else {}
+
+    return OperationTelemetry
+
+
+def _code(error: GraphQLError) -> str:
+    return str((shape_error(error).extensions or {}).get("code", "INTERNAL_SERVER_ERROR"))
+
+
+def _exception(failure: BaseException) -> Exception | None:
+    return failure if isinstance(failure, Exception) else None

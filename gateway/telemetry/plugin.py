@@ -1,0 +1,129 @@
+"""``TelemetryPlugin``: traces, metrics and structured logs for the whole pipeline, as one plugin.
+
+It must be the outermost plugin: its ``department.fetch`` span is the current span while the plugins inside it run,
+so they can add to it (the caching plugin sets ``yiwang.cache``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span, StatusCode, Tracer
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from gateway.exceptions import UpstreamError, YiwangError
+from gateway.metrics import MetricsRegistry
+from gateway.plugins import Plugin, Proceed, UpstreamFetch
+from gateway.settings import Settings
+from gateway.telemetry import naming
+from gateway.telemetry.admin import trace_routes
+from gateway.telemetry.logs import configure_json_logging
+from gateway.telemetry.measures import TelemetryMetrics
+from gateway.telemetry.middleware import TracingMiddleware
+from gateway.telemetry.operation import operation_extension
+from gateway.telemetry.outgoing import HTTP_CALLS
+from gateway.telemetry.provider import build_tracer_provider, service_version
+from gateway.telemetry.store import TraceStore
+
+logger = logging.getLogger("yiwang.upstream")
+
+
+class TelemetryPlugin(Plugin):
+    name = "telemetry"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = TelemetryMetrics(MetricsRegistry())  # replaced by the app's in register_metrics
+        self.store: TraceStore | None = None
+        self.provider: TracerProvider | None = None
+        self.tracer: Tracer | None = None
+        if settings.tracing:
+            self.store = TraceStore(settings.trace_store_size)
+            self.provider = build_tracer_provider(settings, self.store)
+            self.tracer = self.provider.get_tracer(naming.TRACER_NAME, service_version())
+
+    def register_metrics(self, registry: MetricsRegistry) -> None:
+        self.metrics = TelemetryMetrics(registry)
+
+    def schema_extensions(self) -> list[Any]:
+        return [operation_extension(self)]
+
+    def asgi_middleware(self) -> list[Middleware]:
+        return [Middleware(TracingMiddleware, tracer=self.tracer)] if self.tracer is not None else []
+
+    def routes(self) -> list[BaseRoute]:
+        return trace_routes(self.store) if self.store is not None else []
+
+    async def startup(self) -> None:
+        if self.settings.log_format == "json":
+            configure_json_logging()
+
+    async def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()  # exports what the batch processors still hold
+
+    async def on_upstream_fetch(self, fetch: UpstreamFetch, proceed: Proceed) -> Any:
+        started = time.perf_counter()
+        span = self._start_fetch_span(fetch) if self.tracer is not None else None
+        token = context.attach(trace.set_span_in_context(span)) if span is not None else None
+        calls: list[str] = []
+        calls_token = HTTP_CALLS.set(calls)
+        result: Any = None
+        failure: tuple[str, str] | None = None  # (code, message)
+        try:
+            result = await proceed()
+            return result
+        except YiwangError as error:
+            failure = (error.code, error.message)
+            if isinstance(error, UpstreamError):
+                logger.warning("department %s failed: %s", fetch.department, error.message,
+                               extra={"department": fetch.department, "operation": fetch.operation,
+                                      "code": error.code})
+            raise
+        except BaseException as exc:  # a cancelled request, or a bug under a plugin
+            failure = (type(exc).__name__, str(exc) or type(exc).__name__)
+            raise
+        finally:
+            HTTP_CALLS.reset(calls_token)
+            if token is not None:
+                context.detach(token)
+            self.metrics.observe_department_call(fetch.department, fetch.operation,
+                                                 failure[0] if failure else None, time.perf_counter() - started)
+            if span is not None:
+                _end_fetch_span(span, calls, failure, _item_count(result))
+
+    def _start_fetch_span(self, fetch: UpstreamFetch) -> Span:
+        assert self.tracer is not None
+        connector = fetch.connector
+        return self.tracer.start_span(f"{naming.DEPARTMENT_FETCH} {fetch.department}", attributes={
+            naming.DEPARTMENT: fetch.department,
+            naming.CONNECTOR_ID: getattr(connector, "connector_id", type(connector).__name__),
+            naming.CONNECTOR_VERSION: str(connector.version),
+            naming.FETCH_OPERATION: fetch.operation,
+        })
+
+
+def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, items: int | None) -> None:
+    attributes: dict[str, Any] = {naming.HTTP_CALLS: len(calls),
+                                  naming.RETRIES: len(calls) - len(set(calls))}  # the same request sent again
+    if items is not None:
+        attributes[naming.ITEM_COUNT] = items
+    if failure is not None:
+        attributes[naming.ERROR_CODE] = attributes[naming.ERROR_TYPE] = failure[0]
+        span.set_status(StatusCode.ERROR, failure[1])
+    span.set_attributes(attributes)
+    span.end()
+
+
+def _item_count(result: Any) -> int | None:
+    items = getattr(result, "items", None)
+    if isinstance(items, (list, tuple)):
+        return len(items)
+    if isinstance(result, (list, tuple)):
+        return len(result)
+    return None

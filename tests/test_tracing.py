@@ -1,0 +1,320 @@
+"""Tracing: the span tree of a cross-department query (in-memory exporter), trace context carried into the
+departments and continued from the caller, the trace store's admin API, and the metrics at /metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
+
+from gateway.app import create_app
+from gateway.telemetry.plugin import TelemetryPlugin
+from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer, gateway_settings
+
+# water (0113 hydrants), transport (0203 bus shelters) and housing (2150 buildings) in one district
+THREE_DEPARTMENTS = ("query Dashboard { components(filter: {regionCode: \"370811\", classCodes: [\"0113\", \"0203\", "
+                     "\"2150\"]}, first: 6) { totalCount nodes { id department } } }")
+DEPARTMENTS = {"water", "transport", "housing"}
+ADMIN = ("MUNICIPAL", "370800", "platform_admin")
+KNOWN_SPAN_NAMES = re.compile(r"^(POST /graphql|graphql\.operation( \w+)?|graphql\.(parse|validate|execute)|"
+                              r"department\.fetch \w+|http\.fetch)$")
+
+
+def trace_settings(mocks: MockDepartments, **overrides: Any) -> Any:
+    # The cache would answer repeated department calls from memory; these tests look at the calls themselves.
+    return gateway_settings(mocks, cache_enabled=False, **overrides)
+
+
+@asynccontextmanager
+async def traced_gateway(mocks: MockDepartments, **overrides: Any,
+                         ) -> AsyncIterator[tuple[httpx.AsyncClient, InMemorySpanExporter, Starlette]]:
+    app = create_app(trace_settings(mocks, **overrides))
+    exporter = InMemorySpanExporter()
+    telemetry = next(p for p in app.state.plugins if isinstance(p, TelemetryPlugin))
+    if telemetry.provider is not None:
+        telemetry.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
+                                     timeout=30, headers=bearer(*NATIONAL_VIEWER)) as client:
+            yield client, exporter, app
+    finally:
+        mocks.reset()
+        await app.state.connector_source.aclose()
+
+
+@pytest.fixture
+def water_down(mock_departments: MockDepartments) -> Iterator[None]:
+    mock_departments.set_faults("water", down=True)
+    yield
+    mock_departments.reset()
+
+
+async def post(client: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    response = await client.post("/graphql", json={"query": query}, headers=headers or {})
+    assert response.status_code == 200, response.text
+    return response
+
+
+def hex_id(value: int, digits: int) -> str:
+    return format(value, f"0{digits}x")
+
+
+def by_name(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
+    return [span for span in spans if span.name == name]
+
+
+def children(spans: tuple[ReadableSpan, ...], parent: ReadableSpan) -> list[ReadableSpan]:
+    return [span for span in spans if span.parent is not None and span.parent.span_id == parent.context.span_id]
+
+
+def traceparent_parts(request: dict[str, Any]) -> list[str]:
+    return str(request["headers"]["traceparent"]).split("-")
+
+
+# --- the span tree ---------------------------------------------------------------------------------------------
+async def test_cross_department_query_is_one_span_tree_with_the_failing_department_marked(
+    mock_departments: MockDepartments, water_down: None,
+) -> None:
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        response = await post(client, THREE_DEPARTMENTS)
+    body = response.json()
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"UPSTREAM_UNAVAILABLE"}
+    assert {n["department"] for n in body["data"]["components"]["nodes"]} <= {"transport", "housing"}
+
+    spans = exporter.get_finished_spans()
+    assert all(KNOWN_SPAN_NAMES.match(span.name) for span in spans), [s.name for s in spans]  # no resolver spans
+    assert len({span.context.trace_id for span in spans}) == 1
+    trace_id = hex_id(spans[0].context.trace_id, 32)
+    assert body["extensions"]["traceId"] == trace_id == response.headers["x-trace-id"]
+
+    [root] = [span for span in spans if span.parent is None]
+    assert root.name == "POST /graphql" and root.kind is SpanKind.SERVER
+    assert root.attributes is not None and root.attributes["http.response.status_code"] == 200
+    [operation] = children(spans, root)
+    assert operation.name == "graphql.operation Dashboard"
+    assert operation.attributes is not None
+    assert operation.attributes["graphql.operation.name"] == "Dashboard"
+    assert operation.attributes["graphql.operation.type"] == "query"
+    assert operation.attributes["graphql.document.hash"] == hashlib.sha256(THREE_DEPARTMENTS.encode()).hexdigest()
+    assert operation.attributes["yiwang.failed_departments"] == ("water",)
+    assert operation.status.status_code is StatusCode.ERROR
+    stages = sorted(children(spans, operation), key=lambda s: s.start_time or 0)
+    assert [s.name for s in stages] == ["graphql.parse", "graphql.validate", "graphql.execute"]
+    for earlier, later in itertools.pairwise(stages):
+        assert (earlier.end_time or 0) <= (later.start_time or 0)
+    execute = stages[2]
+
+    fetches = children(spans, execute)
+    assert fetches and all(f.name.startswith("department.fetch ") for f in fetches)
+    assert {f.attributes["yiwang.department"] for f in fetches if f.attributes} == DEPARTMENTS
+    for fetch in fetches:
+        attributes = fetch.attributes or {}
+        department = attributes["yiwang.department"]
+        assert fetch.name == f"department.fetch {department}"
+        assert attributes["yiwang.operation"] == "search_components"
+        assert attributes["yiwang.connector.id"] and attributes["yiwang.connector.version"]
+        assert attributes["yiwang.retries"] == 0
+        calls = children(spans, fetch)
+        assert calls and all(c.name == "http.fetch" and c.kind is SpanKind.CLIENT for c in calls)
+        assert attributes["yiwang.http.calls"] == len(calls)
+        for call in calls:
+            call_attributes = call.attributes or {}
+            assert str(call_attributes["url.full"]).startswith(mock_departments.url(str(department)))
+            assert call_attributes["http.request.method"] in ("GET", "POST")
+        if department == "water":
+            assert fetch.status.status_code is StatusCode.ERROR
+            assert attributes["yiwang.error.code"] == "UPSTREAM_UNAVAILABLE"
+            assert "yiwang.items" not in attributes
+            assert {(c.attributes or {})["http.response.status_code"] for c in calls} == {502}
+            assert all(c.status.status_code is StatusCode.ERROR for c in calls)
+        else:
+            assert fetch.status.status_code is StatusCode.UNSET, fetch.status
+            assert int(attributes["yiwang.items"]) > 0  # type: ignore[call-overload]
+            assert "yiwang.error.code" not in attributes
+            assert all((c.attributes or {})["http.response.status_code"] == 200 for c in calls)
+
+
+async def test_every_department_call_carries_the_trace_to_the_department(mock_departments: MockDepartments) -> None:
+    before = {d: mock_departments.total(d) for d in DEPARTMENTS}
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        response = await post(client, THREE_DEPARTMENTS)
+    trace_id = response.json()["extensions"]["traceId"]
+    http_span_ids = {hex_id(s.context.span_id, 16) for s in by_name(exporter.get_finished_spans(), "http.fetch")}
+    for department in DEPARTMENTS:
+        requests = [r for r in mock_departments.requests_since(department, before[department])
+                    if not r["path"].startswith("/oauth")]
+        assert requests, department
+        for request in requests:
+            version, seen_trace_id, parent_id, flags = traceparent_parts(request)
+            assert (version, seen_trace_id) == ("00", trace_id) and int(flags, 16) & 1, (department, request)
+            assert parent_id in http_span_ids  # the department's parent is the gateway's outgoing-call span
+
+
+async def test_an_incoming_traceparent_is_continued(mock_departments: MockDepartments) -> None:
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = {"traceparent": f"00-{caller_trace}-{caller_span}-01", "tracestate": "congo=t61rcWkgMzE"}
+    before = mock_departments.total("transport")
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        response = await post(client, '{ components(filter: {classCodes: ["0203"]}, first: 2) { nodes { id } } }',
+                              headers)
+    assert response.json()["extensions"]["traceId"] == caller_trace == response.headers["x-trace-id"]
+    spans = exporter.get_finished_spans()
+    assert {hex_id(s.context.trace_id, 32) for s in spans} == {caller_trace}
+    [root] = [s for s in spans if s.name == "POST /graphql"]
+    assert root.parent is not None and root.parent.is_remote and hex_id(root.parent.span_id, 16) == caller_span
+    [request] = mock_departments.requests_since("transport", before)
+    assert traceparent_parts(request)[1] == caller_trace
+    assert request["headers"]["tracestate"] == "congo=t61rcWkgMzE"
+
+
+async def test_a_caller_that_did_not_sample_keeps_its_trace_id_and_records_nothing(
+    mock_departments: MockDepartments,
+) -> None:
+    caller_trace = "0af7651916cd43dd8448eb211c80319c"
+    headers = {"traceparent": f"00-{caller_trace}-b7ad6b7169203331-00"}
+    before = mock_departments.total("transport")
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        response = await post(client, '{ components(filter: {classCodes: ["0203"]}, first: 2) { nodes { id } } }',
+                              headers)
+        listing = (await client.get("/admin/traces", headers=bearer(*ADMIN))).json()
+    assert response.json()["extensions"]["traceId"] == caller_trace
+    assert exporter.get_finished_spans() == () and listing["stored"] == 0
+    [request] = mock_departments.requests_since("transport", before)
+    _, seen_trace_id, _, flags = traceparent_parts(request)
+    assert seen_trace_id == caller_trace and not int(flags, 16) & 1
+
+
+async def test_errors_before_execution_still_carry_the_trace_id(mock_departments: MockDepartments) -> None:
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        response = await post(client, "{ components(first: 2) { nodes { id } ")
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert body["extensions"]["traceId"] == response.headers["x-trace-id"]
+    [parse] = by_name(exporter.get_finished_spans(), "graphql.parse")
+    assert parse.status.status_code is StatusCode.ERROR
+    assert by_name(exporter.get_finished_spans(), "graphql.execute") == []
+
+
+async def test_tracing_off_adds_nothing(mock_departments: MockDepartments) -> None:
+    before = mock_departments.total("transport")
+    async with traced_gateway(mock_departments, tracing=False) as (client, _, _):
+        response = await post(client, '{ components(filter: {classCodes: ["0203"]}, first: 2) { nodes { id } } }')
+        admin = await client.get("/admin/traces", headers=bearer(*ADMIN))
+    assert "extensions" not in response.json() and "x-trace-id" not in response.headers
+    assert admin.status_code == 404
+    [request] = mock_departments.requests_since("transport", before)
+    assert "traceparent" not in request["headers"]
+
+
+# --- the trace store --------------------------------------------------------------------------------------------
+async def test_trace_store_lists_filters_and_shows_traces_to_platform_admins_only(
+    mock_departments: MockDepartments, water_down: None,
+) -> None:
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        failed = (await post(client, THREE_DEPARTMENTS)).json()["extensions"]["traceId"]
+        mock_departments.reset()
+        healthy = (await post(client, "query Shelters { components(filter: {classCodes: [\"0203\"]}, first: 3) "
+                                      "{ nodes { id } } }")).json()["extensions"]["traceId"]
+
+        async def listing(**params: Any) -> list[str]:
+            response = await client.get("/admin/traces", params=params, headers=bearer(*ADMIN))
+            assert response.status_code == 200, response.text
+            return [t["traceId"] for t in response.json()["traces"]]
+
+        assert await listing() == [healthy, failed]  # newest first
+        assert await listing(errors="true") == [failed]
+        assert await listing(department="water") == [failed]
+        assert await listing(department="transport") == [healthy, failed]
+        assert await listing(department="environment") == []
+        assert await listing(operation="shelt") == [healthy]
+        assert await listing(minDurationMs="60000") == []
+        everything = (await client.get("/admin/traces", headers=bearer(*ADMIN))).json()["traces"]
+        slowest = await listing(sort="slowest")
+        assert slowest == [t["traceId"] for t in sorted(everything, key=lambda t: -t["durationMs"])]
+
+        summary = next(t for t in everything if t["traceId"] == failed)
+        assert summary["operationName"] == "Dashboard" and summary["operationType"] == "query"
+        assert summary["error"] is True and summary["errorCodes"] == ["UPSTREAM_UNAVAILABLE"]
+        assert set(summary["departments"]) == DEPARTMENTS and summary["failedDepartments"] == ["water"]
+        assert summary["durationMs"] > 0 and summary["name"] == "POST /graphql"
+
+        detail = (await client.get(f"/admin/traces/{failed}", headers=bearer(*ADMIN))).json()
+        exported = [s for s in exporter.get_finished_spans() if hex_id(s.context.trace_id, 32) == failed]
+        assert {s["spanId"] for s in detail["spans"]} == {hex_id(s.context.span_id, 16) for s in exported}
+        water = [s for s in detail["spans"] if s["attributes"].get("yiwang.department") == "water"]
+        assert water and all(s["status"] == "ERROR" for s in water)
+        assert all(s["startMs"] >= 0 and s["durationMs"] >= 0 for s in detail["spans"])
+
+        viewer = await client.get("/admin/traces")  # the client's default token: a national viewer
+        anonymous = await client.get(f"/admin/traces/{failed}", headers={"authorization": ""})
+        unknown = await client.get(f"/admin/traces/{'0' * 31}1", headers=bearer(*ADMIN))
+        malformed = await client.get("/admin/traces/not-a-trace", headers=bearer(*ADMIN))
+        bad_filter = await client.get("/admin/traces", params={"minDurationMs": "slow"}, headers=bearer(*ADMIN))
+    assert viewer.status_code == 403 and viewer.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert unknown.status_code == 404 and malformed.status_code == 400 and bad_filter.status_code == 400
+    assert bad_filter.json()["errors"][0]["extensions"]["argument"] == "minDurationMs"
+
+
+async def test_trace_store_keeps_only_the_last_traces(mock_departments: MockDepartments) -> None:
+    query = '{ components(filter: {classCodes: ["0203"]}, first: 1) { nodes { id } } }'
+    async with traced_gateway(mock_departments, trace_store_size=2) as (client, _, _):
+        ids = [(await post(client, query)).json()["extensions"]["traceId"] for _ in range(3)]
+        listing = (await client.get("/admin/traces", headers=bearer(*ADMIN))).json()
+        oldest = await client.get(f"/admin/traces/{ids[0]}", headers=bearer(*ADMIN))
+    assert [t["traceId"] for t in listing["traces"]] == ids[:0:-1]
+    assert listing["stored"] == listing["capacity"] == 2 and oldest.status_code == 404
+
+
+async def test_the_trace_page_is_served_without_data(mock_departments: MockDepartments) -> None:
+    async with traced_gateway(mock_departments) as (client, _, _):
+        page = await client.get("/admin/tracing", headers={"authorization": ""})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/admin/traces" in page.text and "Bearer " in page.text
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------
+def metric_value(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(f"{name} ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_operations_and_department_calls_by_outcome(
+    mock_departments: MockDepartments, water_down: None,
+) -> None:
+    async with traced_gateway(mock_departments) as (client, _, _):
+        await post(client, THREE_DEPARTMENTS)
+        await post(client, THREE_DEPARTMENTS)
+        await post(client, "query Shelters { components(filter: {classCodes: [\"0203\"]}, first: 1) { nodes { id } } }")
+        text = (await client.get("/metrics")).text
+    assert metric_value(text, "yiwang_graphql_requests_total", operation="Dashboard", type="query",
+                        outcome="error") == 2
+    assert metric_value(text, "yiwang_graphql_requests_total", operation="Shelters", type="query", outcome="ok") == 1
+    assert metric_value(text, "yiwang_graphql_request_duration_seconds_count", operation="Dashboard") == 2
+    assert metric_value(text, "yiwang_graphql_request_duration_seconds_bucket", operation="Dashboard",
+                        le="+Inf") == 2
+    water_calls = metric_value(text, "yiwang_department_calls_total", department="water",
+                               operation="search_components")
+    assert water_calls >= 2
+    assert metric_value(text, "yiwang_department_call_errors_total", department="water",
+                        code="UPSTREAM_UNAVAILABLE") == water_calls
+    assert metric_value(text, "yiwang_department_calls_total", department="transport",
+                        operation="search_components") >= 3
+    assert metric_value(text, "yiwang_department_call_errors_total", department="transport",
+                        code="UPSTREAM_UNAVAILABLE") == 0
+    assert metric_value(text, "yiwang_department_call_duration_seconds_count", department="housing",
+                        operation="search_components") >= 2
