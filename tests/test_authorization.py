@@ -350,3 +350,36 @@ async def test_stats_outside_the_scope_are_forbidden(gateway_app: Any, public_ap
     assert codes(other_province) == ["FORBIDDEN"]
     anonymous = await as_(public_app, None, STATS_QUERY, {"r": None, **WINDOW})
     assert codes(anonymous) == ["FORBIDDEN"]
+
+
+async def test_a_role_check_on_a_mutation_is_one_line() -> None:
+    import strawberry
+
+    from gateway.auth.policy import Access, load_policy
+    from gateway.auth.principal import Principal, Tier
+    from gateway.context import RequestContext
+    from gateway.pagination import CursorCodec
+    from schema.permissions import RequireRole
+
+    @strawberry.type
+    class Query:
+        ping: str = "pong"
+
+    @strawberry.type
+    class Mutation:
+        @strawberry.mutation(permission_classes=[RequireRole("dispatcher")])
+        def dispatch_case(self, case_id: str) -> str:
+            return f"dispatched {case_id}"
+
+    schema = strawberry.Schema(query=Query, mutation=Mutation)
+
+    async def run(*roles: str) -> Any:
+        principal = Principal(subject="t", tier=Tier.MUNICIPAL, region_code="370800", roles=frozenset(roles))
+        context = RequestContext(ConnectorSet([]), CursorCodec(b"k" * 32), access=Access(principal, load_policy()))
+        return await schema.execute('mutation { dispatchCase(caseId: "2026110100001") }', context_value=context)
+
+    allowed = await run("dispatcher")
+    assert allowed.data == {"dispatchCase": "dispatched 2026110100001"}
+    refused = await run("viewer")
+    assert refused.data is None
+    assert refused.errors[0].extensions == {"code": "FORBIDDEN", "requiredRoles": ["dispatcher"]}
