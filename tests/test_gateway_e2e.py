@@ -81,7 +81,7 @@ async def test_department_down_gives_partial_data_and_one_error_naming_it(
 
 
 @pytest.mark.parametrize(("faults", "code"), [
-    ({"latency_ms": 3000}, "UPSTREAM_TIMEOUT"),
+    ({"latency_ms": 6000}, "UPSTREAM_TIMEOUT"),
     ({"malformed": True}, "UPSTREAM_BAD_RESPONSE"),
     ({"error_rate": 1.0}, "UPSTREAM_UNAVAILABLE"),
 ])
