@@ -37,10 +37,10 @@ from gateway.auth.policy import Access, Policy, load_policy
 from gateway.auth.principal import Role
 from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext
-from gateway.exceptions import AuthenticationError, UpstreamError, YiwangError
+from gateway.exceptions import AuthenticationError, YiwangError
 from gateway.execution import FastListExecutionContext
 from gateway.extensions import UpstreamErrors, shape_error, validation_rules
-from gateway.fanout import call_department
+from gateway.fanout import health_problem
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import MetricsRegistry
 from gateway.middleware import BodySizeLimit, CsrfProtection
@@ -192,15 +192,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
 
     async def readyz(request: Request) -> Response:
         departments = list(source.current)
-
-        async def check(connector: Any) -> str | None:
-            try:
-                await call_department(UpstreamFetch(connector, "check_health"))
-            except UpstreamError as error:
-                return error.message
-            return None
-
-        problems = await asyncio.gather(*(check(c) for c in departments))
+        problems = await asyncio.gather(*(health_problem(UpstreamFetch(c, "check_health")) for c in departments))
         report = {c.department_id: {"healthy": p is None, **({"problem": p} if p else {})}
                   for c, p in zip(departments, problems, strict=True)}
         healthy = sum(1 for p in problems if p is None)

@@ -30,7 +30,7 @@ from connectors.records import (
 from gateway.auth.policy import Access, load_policy, log_out_of_scope
 from gateway.auth.principal import NATIONAL_SERVICE
 from gateway.exceptions import UpstreamError
-from gateway.fanout import UpstreamFailures, call_department, gather_departments, path_of
+from gateway.fanout import UpstreamFailures, call_department, gather_departments, health_problem, path_of
 from gateway.pagination import CursorCodec, CursorState, MergedPage, fingerprint, merge_walk
 from gateway.plugins import Plugin, UpstreamFetch
 from gateway.router import ConnectorSet
@@ -41,7 +41,6 @@ CHINA_TZ = timezone(timedelta(hours=8))
 ID_BATCH_SIZE = 100
 RELATED_PAGE_SIZE = 1000
 RELATED_MAX_PAGES = 20
-HEALTH_TIMEOUT_S = 2.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -286,11 +285,7 @@ class RequestContext:
         connector = self.connectors.get(department_id)
         if connector is None:
             return "no such department"
-        try:
-            await self.call(connector, "check_health")
-        except UpstreamError as error:
-            return error.message
-        return None
+        return await health_problem(self.fetch(connector, "check_health"), self.plugins)
 
 
 def _memo(awaitable: Awaitable[RecordT]) -> Awaitable[RecordT]:

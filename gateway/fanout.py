@@ -75,5 +75,14 @@ async def gather_departments(fetches: Sequence[UpstreamFetch], plugins: Sequence
     return list(await asyncio.gather(*(one(fetch) for fetch in fetches)))
 
 
+async def health_problem(fetch: UpstreamFetch, plugins: Sequence[Plugin] = ()) -> str | None:
+    """None when the department answers its health check, else the reason."""
+    try:
+        await call_department(fetch, plugins)
+    except UpstreamError as error:
+        return error.message
+    return None
+
+
 def path_of(info: Any) -> list[str | int]:
     return list(info.path.as_list()) if info is not None else []

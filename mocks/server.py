@@ -11,10 +11,13 @@ from datetime import datetime
 import uvicorn
 from starlette.types import ASGIApp
 
+from gateway.settings import DEFAULT_MOCK_BASE_PORT
+from gateway.settings import DEPARTMENT_PORT_OFFSETS as SPINE_PORT_OFFSETS
 from mocks.city import Inventory
 
-DEFAULT_BASE_PORT = 9100
-DEPARTMENT_PORT_OFFSETS = {"water": 1, "transport": 2, "environment": 3, "housing": 4, "citymgmt": 5, "gas": 6}
+DEFAULT_BASE_PORT = DEFAULT_MOCK_BASE_PORT
+# The gateway's defaults point at the five spine departments; the gas company joins only through the registry.
+DEPARTMENT_PORT_OFFSETS = {**SPINE_PORT_OFFSETS, "gas": 6}
 DEPARTMENTS = tuple(DEPARTMENT_PORT_OFFSETS)
 
 
