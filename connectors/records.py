@@ -8,7 +8,7 @@ in the field (``pressure_mpa``), the national status vocabularies and 16-digit �
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -77,6 +77,69 @@ class ComponentRecord:
     maintainer: Organization | None
     updated_at: datetime
     attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _deferred(name: str, translate: str) -> Any:
+    """A field of ``DeferredComponentRecord`` kept in ``ComponentRecord``'s slot, filled by ``translate`` on first
+    read."""
+    slot = ComponentRecord.__dict__[name]  # the dataclass slot's member descriptor
+
+    def read(self: DeferredComponentRecord) -> Any:
+        try:
+            return slot.__get__(self, ComponentRecord)
+        except AttributeError:
+            getattr(self, translate)()
+            return slot.__get__(self, ComponentRecord)
+
+    def write(self: DeferredComponentRecord, value: Any) -> None:
+        slot.__set__(self, value)
+
+    return property(read, write, doc=f"{name}, translated from the department's row when first read")
+
+
+class DeferredComponentRecord(ComponentRecord):
+    """A ``ComponentRecord`` whose costly fields — the location (a datum conversion), the organisations and the
+    class attributes — are translated from the department's ``row`` when first read.
+
+    A query selects a few fields of each component, so a connector translates eagerly only what the gateway itself
+    needs (id, class, region, status, names, times) and checks the rest's types; a subclass implements
+    ``translate_location``, ``translate_organizations`` and ``translate_attributes``, each setting its fields.
+    It equals the ``ComponentRecord`` with the same values, and ``resolved()`` is that record.
+    """
+
+    __slots__ = ("row",)
+    row: Any
+
+    lng = _deferred("lng", "translate_location")
+    lat = _deferred("lat", "translate_location")
+    owner = _deferred("owner", "translate_organizations")
+    maintainer = _deferred("maintainer", "translate_organizations")
+    attributes = _deferred("attributes", "translate_attributes")
+
+    def translate_location(self) -> None:
+        raise NotImplementedError
+
+    def translate_organizations(self) -> None:
+        raise NotImplementedError
+
+    def translate_attributes(self) -> None:
+        raise NotImplementedError
+
+    def resolved(self) -> ComponentRecord:
+        return ComponentRecord(**{name: getattr(self, name) for name in COMPONENT_FIELDS})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ComponentRecord):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in COMPONENT_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Deferred{self.resolved()!r}"
+
+
+COMPONENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ComponentRecord))
 
 
 @dataclass(slots=True)

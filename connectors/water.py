@@ -24,6 +24,7 @@ from connectors.records import (
     ComponentQuery,
     ComponentRecord,
     ComponentStatus,
+    DeferredComponentRecord,
     Organization,
     SearchPage,
 )
@@ -138,26 +139,44 @@ def _attributes(
     return out
 
 
+class FacilityRecord(DeferredComponentRecord):
+    """One department facility record as a normalised component; location, organisations and class attributes are
+    translated when first read (their types are checked here, so reading them cannot fail)."""
+
+    __slots__ = ()
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.row = raw
+        self.id = str(raw["facility_code"])
+        self.class_code = str(raw["type_code"])
+        self.name = str(raw["facility_name"])
+        self.status = STATUS_BY_STATE[raw["state"]]
+        self.region_code = str(raw["district_code"])
+        self.grid_code = str(raw["grid_code"])
+        self.department_id = DEPARTMENT_ID
+        self.department_name = str(raw["dept_name"])
+        self.updated_at = _local_time(raw["update_time"])
+        float(raw["gcj_lng"]), float(raw["gcj_lat"])
+        attrs, latest = raw.get("attrs"), raw.get("latest")
+        if not isinstance(attrs or {}, Mapping) or not isinstance(latest or {}, Mapping):
+            raise TypeError("attrs and latest must be objects")
+
+    def translate_location(self) -> None:
+        self.lng, self.lat = gcj02_to_wgs84(float(self.row["gcj_lng"]), float(self.row["gcj_lat"]))
+
+    def translate_organizations(self) -> None:
+        raw = self.row
+        self.owner = _organization(raw.get("owner_name"), raw.get("owner_credit_code"))
+        self.maintainer = _organization(raw.get("maintainer_name"), raw.get("maintainer_credit_code"))
+
+    def translate_attributes(self) -> None:
+        with translating(DEPARTMENT_ID, "facility attributes"):
+            self.attributes = _attributes(self.class_code, self.row.get("attrs") or {}, self.row.get("latest"))
+
+
 def to_record(raw: Mapping[str, Any]) -> ComponentRecord:
     """One department facility record as a normalised component."""
-    lng, lat = gcj02_to_wgs84(float(raw["gcj_lng"]), float(raw["gcj_lat"]))
-    class_code = str(raw["type_code"])
-    return ComponentRecord(
-        id=str(raw["facility_code"]),
-        class_code=class_code,
-        name=str(raw["facility_name"]),
-        status=STATUS_BY_STATE[raw["state"]],
-        region_code=str(raw["district_code"]),
-        grid_code=str(raw["grid_code"]),
-        lng=lng,
-        lat=lat,
-        department_id=DEPARTMENT_ID,
-        department_name=str(raw["dept_name"]),
-        owner=_organization(raw.get("owner_name"), raw.get("owner_credit_code")),
-        maintainer=_organization(raw.get("maintainer_name"), raw.get("maintainer_credit_code")),
-        updated_at=_local_time(raw["update_time"]),
-        attributes=_attributes(class_code, raw.get("attrs") or {}, raw.get("latest")),
-    )
+    return FacilityRecord(raw)
 
 
 class WaterConnector(Connector):

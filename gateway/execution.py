@@ -10,21 +10,26 @@ and how to complete it (serialise a leaf, recurse into an object, list or abstra
 Field collection (fragments, ``@skip``/``@include`` with variables, aliases) is graphql-core's own
 ``collect_subfields``, so the selected keys are the ones the general executor would produce. Whenever a list holds
 anything the plan does not cover — a field with a resolver or arguments, ``@defer``, a null in a non-null position,
-resolver middleware — the list is completed by the general executor instead, which then reports errors exactly as
-usual. The results are identical either way (tests compare both).
+resolver middleware, a field whose value raises — the list is completed by the general executor instead, which then
+reports errors exactly as usual. The results are identical either way (tests compare both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from graphql import (
     GraphQLAbstractType,
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     is_abstract_type,
     is_leaf_type,
     is_list_type,
@@ -56,7 +61,7 @@ class FastListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if type(result) is list and len(result) >= FAST_LIST_MIN_ITEMS and not _has_middleware(self):
             try:
                 return _list_completer(self, return_type.of_type, field_details_list)(result)
-            except _Unplannable:
+            except Exception:  # _Unplannable, or a field that fails: the general executor reports it at its path
                 pass
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
 
@@ -103,11 +108,39 @@ def _completer(context: Any, type_: GraphQLOutputType, field_details_list: Any) 
 
 def _leaf_completer(type_: Any) -> Completer:
     serialize = type_.serialize
+    if isinstance(type_, GraphQLEnumType):
+        return _memoized(serialize)
+    passthrough = _PASSTHROUGH.get(type_)
 
     def complete(value: Any) -> Any:
+        if type(value) is passthrough:
+            return value
         serialized = serialize(value)
         if serialized is None:
             raise _Unplannable
+        return serialized
+
+    return complete
+
+
+# Values of these Python types serialise to themselves in these built-in scalars: skip the serializer call.
+_PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+def _memoized(serialize: Callable[[Any], Any]) -> Completer:
+    """Enum values are few: serialise each once (strawberry's enum serializer is slow per call)."""
+    known: dict[Any, Any] = {}
+
+    def complete(value: Any) -> Any:
+        try:
+            return known[value]
+        except (KeyError, TypeError):
+            pass
+        serialized = serialize(value)
+        if serialized is None:
+            raise _Unplannable
+        with suppress(TypeError):  # an unhashable value is not memoised
+            known[value] = serialized
         return serialized
 
     return complete

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -233,7 +234,71 @@ def class_of(code: str) -> ComponentClass:
     return cached
 
 
+class _ReadsRecord:
+    """A component object that reads each field from its record when the query asks for it.
+
+    A query selects a few of a component's twenty-odd fields; building every field of every object (a GeoPoint, two
+    organisations, the class entry, the type's attributes) cost more than completing the list. The deferred classes
+    below are undecorated subclasses of the strawberry types, so they resolve to the same GraphQL type, and
+    ``__getattr__`` (called only for fields not set on the instance) reads the field through the type's readers.
+    """
+
+    _readers: ClassVar[dict[str, Callable[[ComponentRecord], Any]]] = {}
+    _record: ComponentRecord
+
+    def __getattr__(self, name: str) -> Any:
+        reader = type(self)._readers.get(name)
+        if reader is None:
+            raise AttributeError(name)
+        return reader(self.__dict__["_record"])
+
+
+def _attribute_reader(name: str, convert: Callable[[Any], Any] | None) -> Callable[[ComponentRecord], Any]:
+    if convert is None:
+        return lambda record: record.attributes.get(name)
+    return lambda record: convert(record.attributes.get(name))
+
+
+_COMMON_READERS: dict[str, Callable[[ComponentRecord], Any]] = {
+    "id": attrgetter("id"),
+    "component_class": lambda record: class_of(record.class_code),
+    "name": attrgetter("name"),
+    "status": lambda record: COMPONENT_STATUS[record.status.value],
+    "region_code": attrgetter("region_code"),
+    "grid_code": attrgetter("grid_code"),
+    "location": lambda record: geo_point(record.lng, record.lat),
+    "department": attrgetter("department_id"),
+    "authority": attrgetter("department_name"),
+    "owner": lambda record: _organization(record.owner),
+    "maintainer": lambda record: _organization(record.maintainer),
+    "updated_at": attrgetter("updated_at"),
+}
+
+
+def _deferred_class(cls: type[Component], readers: dict[str, Callable[[ComponentRecord], Any]]) -> type[Component]:
+    return type(f"Deferred{cls.__name__}", (_ReadsRecord, cls), {"_readers": {**_COMMON_READERS, **readers}})
+
+
+_DEFERRED_TYPES: dict[str, type[Component]] = {
+    type_name: _deferred_class(cls, {name: _attribute_reader(name, convert)
+                                     for name, convert in _FIELD_PLANS[type_name]})
+    for type_name, cls in CONCRETE_TYPES.items()
+}
+_DEFERRED_TYPES["AirQualityStation"]._readers["aqi_category"] = (  # type: ignore[attr-defined]
+    lambda record: aqi_category(_int(record.attributes.get("aqi"))))
+_DEFERRED_GENERIC = _deferred_class(GenericComponent, {"attributes": lambda record: dict(record.attributes)})
+
+
 def build_component(record: ComponentRecord) -> Component:
+    """The GraphQL object of a record; its fields are read from the record when selected."""
+    cls = _DEFERRED_TYPES.get(TYPE_BY_CLASS.get(record.class_code, ""), _DEFERRED_GENERIC)
+    component = cls.__new__(cls)
+    component.__dict__["_record"] = record
+    return component
+
+
+def build_component_eagerly(record: ComponentRecord) -> Component:
+    """Every field computed at once (the reference the deferred objects are tested against)."""
     common: dict[str, Any] = {
         "id": record.id,
         "component_class": class_of(record.class_code),

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from connectors import records
+from gateway.exceptions import UpstreamError
 
 RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     records.ComponentRecord, records.EventRecord, records.AlertRecord, records.Organization, records.SearchPage,
@@ -43,6 +44,12 @@ def to_plain(value: Any) -> Any:
         return {"$e": [kind.__name__, value.value]}
     if kind in _FIELDS:
         return {"$r": [kind.__name__, [to_plain(getattr(value, name)) for name in _FIELDS[kind]]]}
+    if isinstance(value, records.DeferredComponentRecord):  # cached fully translated, restored as a plain record
+        try:
+            resolved = value.resolved()
+        except UpstreamError as exc:  # a field the department sent garbled: served (it fails alone), not cached
+            raise Uncacheable(f"record {value.id}: {exc.message}") from exc
+        return to_plain(resolved)
     if isinstance(value, Mapping):
         return _mapping(value)
     raise Uncacheable(f"cannot cache a {kind.__name__}")
