@@ -183,24 +183,26 @@ def _readings(values: dict[str, float]) -> str:
     return "".join(_element(tag, _number(values.get(key))) for tag, key in POLLUTANT_TAGS)
 
 
-def _hourly(component: BaseComponent, latest_at: datetime, hours: int) -> str:
-    hours_xml = "".join(
-        f"<Hour Time={quoteattr(_local_time(latest_at - timedelta(hours=h)))}>"
-        f"{_readings(air_quality(component.seed, h))}</Hour>"
-        for h in range(hours)
-    )
-    return f"<HourlyData>{hours_xml}</HourlyData>"
+def _hour(component: BaseComponent, latest_at: datetime, hours_ago: int) -> str:
+    return (f"<Hour Time={quoteattr(_local_time(latest_at - timedelta(hours=hours_ago)))}>"
+            f"{_readings(air_quality(component.seed, hours_ago))}</Hour>")
 
 
 class StationRenderer:
-    """Turns inventory stations into the department's ``<Station>`` elements."""
+    """Turns inventory stations into the department's ``<Station>`` elements.
+
+    A station derives from the component and the inventory's anchor alone, both fixed for the life of the app, so
+    its fields and each of its hourly readings are rendered once and kept (strings, immutable), keyed by station id
+    and hour; a request only joins them."""
 
     def __init__(self, inventory: Inventory) -> None:
         self.anchor = inventory.anchor
         self.class_names = {code: entry.name for code, entry in load_catalogue().components.items()}
         self.authority = DEPARTMENT_NAMES[DEPARTMENT]
+        self._heads: dict[str, str] = {}
+        self._hours: dict[str, list[str]] = {}
 
-    def station(self, component: BaseComponent, hours: int) -> str:
+    def _head(self, component: BaseComponent) -> str:
         owner, maintainer = organizations(DEPARTMENT, component)
         latest_at = reading_time(component, self.anchor)
         latest = air_quality(component.seed, 0)
@@ -219,9 +221,17 @@ class StationRenderer:
             + "".join(_element(tag, text) for tag, text in fields)
             + _readings(latest)
             + _element("Quality", _quality_level(latest["aqi"]))
-            + _hourly(component, latest_at, hours)
-            + "</Station>"
         )
+
+    def station(self, component: BaseComponent, hours: int) -> str:
+        head = self._heads.get(component.id)
+        if head is None:
+            head = self._heads[component.id] = self._head(component)
+        rendered = self._hours.setdefault(component.id, [])
+        if len(rendered) < hours:
+            latest_at = reading_time(component, self.anchor)
+            rendered.extend(_hour(component, latest_at, h) for h in range(len(rendered), hours))
+        return f"{head}<HourlyData>{''.join(rendered[:hours])}</HourlyData></Station>"
 
     def result(self, stations: Iterable[BaseComponent], total: int, hours: int, paging: str = "") -> bytes:
         body = "".join(self.station(component, hours) for component in stations)

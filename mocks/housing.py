@@ -253,13 +253,22 @@ def _iso(value: datetime | date) -> str:
 
 
 class Renderer:
-    """Components in the housing dialect."""
+    """Components in the housing dialect. An object derives from the component and the inventory's anchor alone, so
+    ``record`` keeps each one serialised (an immutable ``orjson.Fragment``) after its first rendering."""
 
     def __init__(self, inventory: Inventory) -> None:
         self.anchor = inventory.anchor
         self.authority = DEPARTMENT_NAMES[DEPARTMENT]
         catalogue = load_catalogue()
         self.class_names = {code: catalogue.components[code].name for code in HOUSING_CLASSES}
+        self._records: dict[str, orjson.Fragment] = {}
+
+    def record(self, component: BaseComponent) -> orjson.Fragment:
+        """``render(component)`` serialised, memoised by component id."""
+        record = self._records.get(component.id)
+        if record is None:
+            record = self._records[component.id] = orjson.Fragment(orjson.dumps(self.render(component)))
+        return record
 
     def render(self, component: BaseComponent) -> dict[str, Any]:
         owner, maintainer = organizations(DEPARTMENT, component)
@@ -376,7 +385,7 @@ class HousingApi:
             raise BadParameter(f"at most {MAX_BATCH_IDS} ids per request, got {len(ids)}")
         found = sorted({c.id: c for c in map(self.inventory.get, ids)
                         if c is not None and c.class_code in HOUSING_CLASSES}.values(), key=lambda c: c.id)
-        return _json({"results": [self.renderer.render(c) for c in found], "count": len(found),
+        return _json({"results": [self.renderer.record(c) for c in found], "count": len(found),
                       "offset": 0, "limit": len(ids)})
 
     def _kind_search(self, request: Request, class_code: str) -> Response:
@@ -388,7 +397,7 @@ class HousingApi:
         limit = _int_param(params, "limit", DEFAULT_PAGE_SIZE, 0, MAX_PAGE_SIZE)
         selection = self._select(filters, classes)
         rows = selection.slice(offset, limit) if limit else []
-        return _json({"results": [self.renderer.render(c) for c in rows], "count": selection.total,
+        return _json({"results": [self.renderer.record(c) for c in rows], "count": selection.total,
                       "offset": offset, "limit": limit})
 
     def _select(self, filters: SearchFilters, classes: Sequence[str]) -> Selection:

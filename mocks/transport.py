@@ -229,12 +229,14 @@ class TransportService:
         self.inventory = inventory
         self.max_limit = max_limit
         self.max_batch = max_batch
-        self._rendered: dict[str, dict[str, Any]] = {}
+        self._rendered: dict[str, orjson.Fragment] = {}
 
-    def asset(self, component: BaseComponent) -> dict[str, Any]:
+    def asset(self, component: BaseComponent) -> orjson.Fragment:
+        """``render_asset`` serialised once per component (an immutable ``orjson.Fragment``)."""
         rendered = self._rendered.get(component.id)
         if rendered is None:
-            rendered = self._rendered[component.id] = render_asset(component, self.inventory.anchor)
+            rendered = self._rendered[component.id] = orjson.Fragment(
+                orjson.dumps(render_asset(component, self.inventory.anchor)))
         return rendered
 
     async def list_assets(self, request: Request) -> Response:
