@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,13 @@ NPM_TIMEOUT_S = 600.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Extra YIWANG_* settings for yiwang (``python -m bench.run --yiwang-env TRACING=false``), applied last.
 YIWANG_EXTRA_ENV: dict[str, str] = {}
+# Scenario 5: distinct demo-issuer tokens, one per request, for one kind of caller (a municipal viewer of 济宁,
+# allowed the dashboard's district 370811). The pool outnumbers what yiwang remembers of verified tokens
+# (gateway.auth.identity.VERIFIED_TOKEN_CACHE_SIZE, 10,000) three times over and wrk walks it in order from where
+# the previous run stopped, so every request of a run pays a signature check.
+TOKEN_POOL_SIZE = 30_000
+TOKEN_TTL_S = 12 * 3600  # outlasts any run; tokens are minted once per run
+TOKEN_TIER, TOKEN_REGION, TOKEN_ROLES = "municipal", "370800", ("viewer",)
 BENCH_POLICY_NOTE = ("# bench/harness.py: scenarios 1-4 run without Authorization, like the peer, which has none;\n"
                      "# anonymous callers may read everything the scenarios ask for.\n")
 
@@ -303,14 +310,15 @@ def mock_url(base_port: int, department: str) -> str:
     return f"http://127.0.0.1:{base_port + DEPARTMENT_PORT_OFFSETS[department]}"
 
 
-def yiwang_settings_env(workdir: Path) -> dict[str, str]:
+def yiwang_settings_env(workdir: Path, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """``YIWANG_*`` settings that make yiwang comparable with the peer, for the settings this version of yiwang has.
 
     Caching (YIWANG_CACHE_ENABLED) off: the targets hold with yiwang's own caching off, and the peer caches nothing.
     With authorization (YIWANG_ANONYMOUS, YIWANG_POLICY_PATH): anonymous callers, and a policy that makes every
     component class and the cases public, since the peer checks no credentials at all (scenario 5 adds per-request
-    Authorization once it exists). A caching setting the harness does not know is reported, so that nobody
-    measures with yiwang's caching on without noticing."""
+    Authorization). A caching setting the harness does not know is reported, so that nobody measures with yiwang's
+    caching on without noticing. ``overrides`` (a scenario's own settings, ``Scenario.yiwang_env``) come after these
+    and before ``YIWANG_EXTRA_ENV`` (``--yiwang-env``), which is applied last."""
     from gateway.settings import Settings
 
     fields = Settings.model_fields
@@ -335,19 +343,23 @@ def yiwang_settings_env(workdir: Path) -> dict[str, str]:
         if unknown_cache and not any("CACH" in name for name in YIWANG_EXTRA_ENV):
             log(f"yiwang has caching settings {unknown_cache} the harness leaves at their defaults; switch caching "
                 "off in bench/harness.py yiwang_settings_env")
+    env.update(overrides or {})
     env.update(YIWANG_EXTRA_ENV)
     return env
 
 
-def start_yiwang(workdir: Path, *, base_port: int, port: int, cpus: Sequence[int] | None) -> Service:
+def start_yiwang(workdir: Path, *, base_port: int, port: int, cpus: Sequence[int] | None,
+                 settings: Mapping[str, str] | None = None) -> Service:
+    """yiwang serving the mocks; ``settings`` are a scenario's own ``YIWANG_*`` overrides (see yiwang_settings_env)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("YIWANG_")}
-    env.update({"YIWANG_HOST": "127.0.0.1", "YIWANG_PORT": str(port), **yiwang_settings_env(workdir)})
+    env.update({"YIWANG_HOST": "127.0.0.1", "YIWANG_PORT": str(port), **yiwang_settings_env(workdir, settings)})
     env.update({f"YIWANG_{department.upper()}_URL": mock_url(base_port, department)
                 for department in DEPARTMENT_PORT_OFFSETS})
     env["YIWANG_HOUSING_CLIENT_ID"], env["YIWANG_HOUSING_CLIENT_SECRET"] = HOUSING_CLIENT_ID, HOUSING_CLIENT_SECRET
     command = [*_taskset(cpus), str(VENV_BIN / "yiwang"), "serve"]
     process, log_path = _spawn("yiwang", command, cwd=REPO, env=env, workdir=workdir)
-    service = Service("yiwang", process, f"http://127.0.0.1:{port}/graphql", log_path)
+    service = Service("yiwang", process, f"http://127.0.0.1:{port}/graphql", log_path,
+                      {"settings": dict(settings or {})})
     _wait_http(service, f"http://127.0.0.1:{port}/healthz")
     return service
 
@@ -424,9 +436,10 @@ class Answer:
         return None
 
 
-def ask(url: str, query: str, *, timeout_s: float = 60.0) -> Answer:
+def ask(url: str, query: str, *, timeout_s: float = 60.0, headers: Mapping[str, str] | None = None) -> Answer:
     body = json.dumps({"query": query}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"content-type": "application/json"})
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"content-type": "application/json", **(headers or {})})
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
@@ -435,6 +448,58 @@ def ask(url: str, query: str, *, timeout_s: float = 60.0) -> Answer:
         return Answer(exc.code, exc.read(), time.perf_counter() - started)
     except (OSError, urllib.error.URLError) as exc:
         raise BenchError(f"{url} did not answer: {exc}") from exc
+
+
+# --- tokens (scenario 5) -----------------------------------------------------------------------------------------
+@dataclass
+class TokenPool:
+    """Distinct bearer tokens in a file, one a line, for wrk to walk through (``wrk_script(tokens=...)``).
+
+    ``offset`` is where the next wrk run starts (``wrk_args``); ``advance`` moves it past the requests a run made, so
+    consecutive runs (a warm-up, then the measurement) do not send the same tokens again within the time yiwang
+    remembers a verified token."""
+
+    path: Path
+    tokens: list[str]
+    offset: int = 0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def wrk_args(self) -> list[str]:
+        return [str(self.offset)]
+
+    def advance(self, requests: int) -> None:
+        self.offset = (self.offset + max(0, requests)) % len(self.tokens)
+
+    def headers(self) -> dict[str, str]:
+        """An Authorization header with the next token (for a single ``ask``)."""
+        token = self.tokens[self.offset]
+        self.advance(1)
+        return {"authorization": f"Bearer {token}"}
+
+
+def mint_tokens(workdir: Path, count: int = TOKEN_POOL_SIZE, *, ttl_s: int = TOKEN_TTL_S) -> TokenPool:
+    """``count`` demo-issuer tokens (gateway.auth.demo.mint_token) with distinct subjects (and ids), all for the same
+    kind of caller (TOKEN_TIER, TOKEN_REGION, TOKEN_ROLES), written to ``workdir/tokens.txt``. About 90 µs each."""
+    from gateway.auth.demo import mint_token
+
+    if count < 1:
+        raise ValueError("count must be positive")
+    started = time.perf_counter()
+    tokens = [mint_token(TOKEN_TIER, TOKEN_REGION, TOKEN_ROLES, ttl_s=ttl_s, subject=f"bench-user-{serial:06d}")
+              for serial in range(count)]
+    path = workdir / "tokens.txt"
+    path.write_text("\n".join(tokens) + "\n")
+    log(f"minted {count:,} demo-issuer tokens in {time.perf_counter() - started:.1f} s ({path})")
+    return TokenPool(path, tokens)
+
+
+def forged(token: str) -> str:
+    """The token with one character of its signature changed: well-formed, but it must not verify."""
+    head, signature = token.rsplit(".", 1)
+    middle = len(signature) // 2
+    return f"{head}.{signature[:middle]}{'B' if signature[middle] == 'A' else 'A'}{signature[middle + 1:]}"
 
 
 # --- wrk ---------------------------------------------------------------------------------------------------------
@@ -455,12 +520,42 @@ end
 """
 
 
-def wrk_script(workdir: Path, name: str, query: str) -> Path:
+# With a token file: init() (in wrk's thread; LuaJIT 5.1) reads it and starts at the offset given after ``--``;
+# every request takes the next token, cycling, so no two requests in a row of the pool's length share one.
+WRK_TOKENS = """
+local tokens, count, index = {}, 0, 0
+local headers = {["content-type"] = "application/json"}
+
+init = function(args)
+  for line in io.lines([==[%(tokens)s]==]) do
+    if #line > 0 then
+      count = count + 1
+      tokens[count] = line
+    end
+  end
+  if count == 0 then error("no tokens in the token file") end
+  index = (tonumber(args[1]) or 0) %% count
+end
+
+request = function()
+  index = index %% count + 1
+  headers["authorization"] = "Bearer " .. tokens[index]
+  return wrk.format("POST", nil, headers, wrk.body)
+end
+"""
+
+
+def wrk_script(workdir: Path, name: str, query: str, *, tokens: Path | None = None) -> Path:
+    """The Lua script that POSTs ``query``; with ``tokens`` (a file, one token a line) every request carries the
+    next one as ``Authorization: Bearer`` (start with ``run_wrk(script_args=pool.wrk_args())``)."""
     body = json.dumps({"query": query})
-    if "]==]" in body:
-        raise BenchError("query text cannot be embedded in the wrk script")
+    if "]==]" in body or (tokens is not None and "]==]" in str(tokens)):
+        raise BenchError("query text or token path cannot be embedded in the wrk script")
     path = workdir / f"{name}.lua"
-    path.write_text(WRK_SCRIPT % {"body": body})
+    text = WRK_SCRIPT % {"body": body}
+    if tokens is not None:
+        text += WRK_TOKENS % {"tokens": str(tokens)}
+    path.write_text(text)
     return path
 
 
@@ -513,9 +608,11 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def run_wrk(wrk: str, url: str, script: Path, *, seconds: float, connections: int,
-            cpus: Sequence[int] | None) -> WrkResult:
+            cpus: Sequence[int] | None, script_args: Sequence[str] = ()) -> WrkResult:
     command = [*_taskset(cpus), wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
                "--timeout", "30s", "-s", str(script), url]
+    if script_args:
+        command += ["--", *script_args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
     if done.returncode != 0:
         raise BenchError(f"wrk failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")

@@ -88,14 +88,21 @@ def _select(spec: str | None) -> list[Scenario]:
 
 # --- checks ------------------------------------------------------------------------------------------------------
 def check_answers(scenarios: Sequence[Scenario], services: dict[str, Service],
-                  reference: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+                  reference: dict[str, dict[str, Any]] | None = None, *,
+                  tokens: harness.TokenPool | None = None) -> dict[str, dict[str, Any]]:
     """Ask every scenario once on both gateways; fail unless both answer with the same content. Returns the byte
-    counts; the answers' data go to ``reference``."""
+    counts; the answers' data go to ``reference``. Scenarios with tokens are asked with one from ``tokens``, and
+    yiwang must refuse a forged one (so the process measured really verifies every token)."""
     report: dict[str, dict[str, Any]] = {}
     for scenario in scenarios:
         if scenario.skip_reason:
             continue
-        answers = {name: harness.ask(services[name].url, _query(scenario, name)) for name in GATEWAYS}
+        if scenario.tokens:
+            if tokens is None:
+                raise BenchError(f"{scenario.key} needs a token pool (harness.mint_tokens)")
+            _check_refuses_forged_token(scenario, services["yiwang"], tokens)
+        answers = {name: harness.ask(services[name].url, _query(scenario, name), headers=_headers(scenario, tokens))
+                   for name in GATEWAYS}
         for name, answer in answers.items():
             problem = answer.problem()
             if problem:
@@ -113,15 +120,54 @@ def check_answers(scenarios: Sequence[Scenario], services: dict[str, Service],
     return report
 
 
+def _check_refuses_forged_token(scenario: Scenario, yiwang: Service, tokens: harness.TokenPool) -> None:
+    forged = harness.forged(tokens.headers()["authorization"].removeprefix("Bearer "))
+    answer = harness.ask(yiwang.url, scenario.yiwang_query, headers={"authorization": f"Bearer {forged}"})
+    if answer.status != 401:
+        raise BenchError(f"{scenario.key}: yiwang answered a token with a broken signature with HTTP {answer.status} "
+                         f"instead of 401, so it does not verify tokens with these settings: {answer.body[:300]!r}")
+
+
 def _query(scenario: Scenario, gateway: str) -> str:
     return scenario.yiwang_query if gateway == "yiwang" else scenario.peer_query
 
 
+def _headers(scenario: Scenario, tokens: harness.TokenPool | None) -> dict[str, str] | None:
+    return tokens.headers() if scenario.tokens and tokens is not None else None
+
+
+def _settings(scenario: Scenario, gateway: str) -> dict[str, str]:
+    """The gateway's own settings for a scenario: a yiwang process runs one set; the peer has none to vary."""
+    return dict(scenario.yiwang_env) if gateway == "yiwang" else {}
+
+
+def settings_groups(scenarios: Sequence[Scenario]) -> list[tuple[dict[str, str], list[Scenario]]]:
+    """Consecutive scenarios with the same yiwang settings, in order: one yiwang process each."""
+    groups: list[tuple[dict[str, str], list[Scenario]]] = []
+    for scenario in scenarios:
+        if groups and groups[-1][0] == scenario.yiwang_env:
+            groups[-1][1].append(scenario)
+        else:
+            groups.append((dict(scenario.yiwang_env), [scenario]))
+    return groups
+
+
+def check_all(ctx: Context, scenarios: Sequence[Scenario]) -> dict[str, dict[str, Any]]:
+    """check_answers with one peer and, per group of scenarios with the same settings, one yiwang."""
+    report: dict[str, dict[str, Any]] = {}
+    with harness.running(start_gateway(ctx, "peer", pinned=False)) as peer:
+        for settings, group in settings_groups([s for s in scenarios if not s.skip_reason]):
+            with harness.running(start_gateway(ctx, "yiwang", pinned=False, settings=settings)) as yiwang:
+                report.update(check_answers(group, {"yiwang": yiwang, "peer": peer}, ctx.reference,
+                                            tokens=ctx.tokens))
+    return report
+
+
 def print_bytes(report: dict[str, dict[str, Any]]) -> None:
     print("\nResponse bodies (same content checked field by field):", flush=True)
-    print(f"  {'scenario':<20} {'yiwang bytes':>13} {'peer bytes':>11} {'yiwang/peer':>12}")
+    print(f"  {'scenario':<26} {'yiwang bytes':>13} {'peer bytes':>11} {'yiwang/peer':>12}")
     for key, row in report.items():
-        print(f"  {key:<20} {row['yiwang_bytes']:>13,} {row['peer_bytes']:>11,} {row['bytes_ratio']:>12.3f}")
+        print(f"  {key:<26} {row['yiwang_bytes']:>13,} {row['peer_bytes']:>11,} {row['bytes_ratio']:>12.3f}")
     print(flush=True)
 
 
@@ -138,34 +184,45 @@ class Context:
     all_cpus: list[int]
     expected_bytes: dict[str, dict[str, Any]]
     reference: dict[str, dict[str, Any]] = field(default_factory=dict)  # scenario -> gateway -> data of the check
+    tokens: harness.TokenPool | None = None  # for scenarios with a distinct Authorization per request
 
 
-def start_gateway(ctx: Context, name: str, pinned: bool) -> Service:
+def start_gateway(ctx: Context, name: str, pinned: bool, settings: dict[str, str] | None = None) -> Service:
     cpus = ctx.gateway_cpus if pinned else None
     port = harness.free_port()
     if name == "yiwang":
-        return harness.start_yiwang(ctx.workdir, base_port=ctx.base_port, port=port, cpus=cpus)
+        return harness.start_yiwang(ctx.workdir, base_port=ctx.base_port, port=port, cpus=cpus, settings=settings)
     return harness.start_peer(ctx.workdir, supergraph=ctx.supergraph, base_port=ctx.base_port, port=port, cpus=cpus)
 
 
 def measure(ctx: Context, service: Service, scenario: Scenario, *, pinned: bool, seconds: int,
             warmup: int) -> dict[str, Any]:
     wrk_cpus = ctx.side_cpus if pinned else None
-    script = harness.wrk_script(ctx.workdir, f"{scenario.key}-{service.name}", _query(scenario, service.name))
+    tokens = ctx.tokens if scenario.tokens else None
+    if scenario.tokens and tokens is None:
+        raise BenchError(f"{scenario.key} needs a token pool")
+    script = harness.wrk_script(ctx.workdir, f"{scenario.key}-{service.name}", _query(scenario, service.name),
+                                tokens=tokens.path if tokens else None)
+
+    def run(run_seconds: int) -> harness.WrkResult:
+        done = harness.run_wrk(ctx.wrk, service.url, script, seconds=run_seconds, connections=scenario.connections,
+                               cpus=wrk_cpus, script_args=tokens.wrk_args() if tokens else ())
+        if tokens:  # the next run starts past every token this one sent (in flight at the end included)
+            tokens.advance(done.requests + scenario.connections + 1)
+        return done
+
     rss_reset = harness.reset_peak_rss(service.pid)
     if warmup > 0:
-        harness.run_wrk(ctx.wrk, service.url, script, seconds=warmup, connections=scenario.connections,
-                        cpus=wrk_cpus)
+        run(warmup)
     cpu_before, mock_before = harness.cpu_seconds(service.pid), harness.cpu_seconds(ctx.mocks.pid)
     busy_before, wrk_before = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
-    result = harness.run_wrk(ctx.wrk, service.url, script, seconds=max(seconds, scenario.min_seconds),
-                             connections=scenario.connections, cpus=wrk_cpus)
+    result = run(max(seconds, scenario.min_seconds))
     cpu_after, mock_after = harness.cpu_seconds(service.pid), harness.cpu_seconds(ctx.mocks.pid)
     busy_after, wrk_after = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
     # CPU that other processes on the machine used meanwhile: a shared machine's noise, made visible.
     ours = (cpu_after - cpu_before) + (mock_after - mock_before) + (wrk_after - wrk_before)
     foreign = max(0.0, (busy_after - busy_before) - ours) / result.seconds if result.seconds else 0.0
-    after = harness.ask(service.url, _query(scenario, service.name))
+    after = harness.ask(service.url, _query(scenario, service.name), headers=_headers(scenario, tokens))
     requests = max(result.requests, 1)
     problems = []
     if result.requests == 0:
@@ -231,10 +288,15 @@ def run_rounds(ctx: Context, scenarios: Sequence[Scenario], profile: Profile) ->
         for name in order:
             if profile.wait_quiet_seconds:
                 _wait_quiet(ctx, profile.wait_quiet_seconds)
-            service = start_gateway(ctx, name, pinned)
+            settings = _settings(measured[0], name) if measured else {}
+            service = start_gateway(ctx, name, pinned, settings)
             restarts = 0
             try:
                 for scenario in measured:
+                    if _settings(scenario, name) != settings:  # a yiwang process of the scenario's own settings
+                        service.stop()
+                        settings = _settings(scenario, name)
+                        service = start_gateway(ctx, name, pinned, settings)
                     while True:
                         try:
                             row = measure(ctx, service, scenario, pinned=pinned, seconds=profile.seconds,
@@ -249,7 +311,7 @@ def run_rounds(ctx: Context, scenarios: Sequence[Scenario], profile: Profile) ->
                             restarts += 1
                             log(f"{name} exited with {code} during {scenario.key} (not stopped by the harness: "
                                 f"{exc!s:.120}); starting it again")
-                            service = start_gateway(ctx, name, pinned)
+                            service = start_gateway(ctx, name, pinned, settings)
                     row["round"], row["order"], row["restarts"] = index + 1, order.index(name) + 1, restarts
                     rounds.setdefault(variant, {}).setdefault(scenario.key, {}).setdefault(name, []).append(row)
             finally:
@@ -367,8 +429,10 @@ def markdown(result: dict[str, Any], scenarios: Sequence[Scenario]) -> str:
         if problems:
             lines += ["", "Problems seen during the runs:", *[f"- {p}" for p in problems]]
         lines.append("")
-    lines += ["Scenarios:", *[f"- {s.title}: {s.description}" + (f" — **skipped**: {s.skip_reason}"
-                                                                  if s.skip_reason else "") for s in scenarios], ""]
+    lines += ["Scenarios:", *[f"- {s.title}: {s.description}"
+                              + (f" (yiwang process with {', '.join(f'{k}={v}' for k, v in s.yiwang_env.items())})"
+                                 if s.yiwang_env else "")
+                              + (f" — **skipped**: {s.skip_reason}" if s.skip_reason else "") for s in scenarios], ""]
     return "\n".join(lines)
 
 
@@ -456,13 +520,10 @@ def run(args: argparse.Namespace) -> int:
         log("composing the peer's supergraph (mesh-compose)")
         supergraph = harness.compose_supergraph(workdir, base_port=base_port)
         ctx = Context(workdir, base_port, supergraph, wrk, mocks, gateway_cpus, side_cpus, cpus, {})
+        if any(s.tokens and not s.skip_reason for s in scenarios):
+            ctx.tokens = harness.mint_tokens(workdir, harness.TOKEN_POOL_SIZE)
         log("checking both gateways answer the same content")
-        services = {name_: start_gateway(ctx, name_, pinned=False) for name_ in GATEWAYS}
-        try:
-            ctx.expected_bytes = check_answers(scenarios, services, ctx.reference)
-        finally:
-            for service in services.values():
-                service.stop()
+        ctx.expected_bytes = check_all(ctx, scenarios)
         print_bytes(ctx.expected_bytes)
         for scenario in scenarios:
             if scenario.skip_reason:
@@ -487,11 +548,14 @@ def run(args: argparse.Namespace) -> int:
                    "gateway_cpus": gateway_cpus, "mock_and_wrk_cpus": side_cpus,
                    "yiwang_settings": {k: v for k, v in harness.yiwang_settings_env(workdir).items()
                                        if k != "YIWANG_POLICY_PATH"},
+                   "yiwang_settings_by_scenario": {s.key: s.yiwang_env for s in scenarios if s.yiwang_env},
+                   "token_pool": len(ctx.tokens) if ctx.tokens else None,
                    "wall_seconds": round(time.monotonic() - started)},
         "scenarios": headline(variants, scenarios),
         "bytes": ctx.expected_bytes,
         "queries": {s.key: {"yiwang": s.yiwang_query, "peer": s.peer_query, "description": s.description,
-                            "connections": s.connections} for s in scenarios if not s.skip_reason},
+                            "connections": s.connections, "distinct_authorization": s.tokens,
+                            "yiwang_settings": s.yiwang_env} for s in scenarios if not s.skip_reason},
         "variants": variants,
     }
     harness.RESULTS_DIR.mkdir(exist_ok=True)

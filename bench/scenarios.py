@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.geo import gcj02_to_wgs84
@@ -50,6 +50,11 @@ class Scenario:
     min_seconds: int = 0  # slow scenarios get a longer window, so that enough requests complete in it
     compare: Callable[[Any, Any], str | None] | None = None
     skip_reason: str | None = None
+    # Every request carries its own ``Authorization: Bearer`` token (bench.harness.TokenPool), on both gateways.
+    tokens: bool = False
+    # yiwang settings of this scenario (over bench.harness.yiwang_settings_env); a scenario whose settings differ
+    # from the previous one's gets a yiwang process of its own. The peer has no settings to vary.
+    yiwang_env: dict[str, str] = field(default_factory=dict)
 
 
 def _compact(query: str) -> str:
@@ -198,9 +203,14 @@ def s4_compare(yiwang: Any, peer: Any) -> str | None:
     return None
 
 
-# --- 5. placeholder ---------------------------------------------------------------------------------------------
-S5_SKIP = ("placeholder until yiwang's authorization (the authorization issue) is in and wired into the harness: "
-           "scenario 2 with a distinct Authorization token per request (wrk Lua rotating tokens) on both gateways")
+# --- 5. the dashboard with a distinct Authorization on every request ---------------------------------------------
+# Scenario 2's queries, each request with a token of its own (minted by the harness for the demo issuer: distinct
+# subjects, all municipal viewers of 370800, so district 370811 is in scope). yiwang verifies every token (it trusts
+# the demo issuer and refuses anonymous callers here); the peer checks none, which is how it is deployed. The
+# cached variant turns yiwang's own caching on: its response cache keys by the caller's scope, not the token, so
+# distinct users of one scope share entries.
+S5_YIWANG_ENV = {"YIWANG_TRUST_DEMO_ISSUER": "true", "YIWANG_ANONYMOUS": "reject"}
+S5_CACHED_YIWANG_ENV = {**S5_YIWANG_ENV, "YIWANG_CACHE_ENABLED": "true"}
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("s1_list50", "1. list 50 × 4 fields", "one department (water), 50 components with 4 fields",
@@ -214,7 +224,13 @@ SCENARIOS: tuple[Scenario, ...] = (
              f"for {_S4_PAGES} aliased pages of {WATER_MAX_PAGE_SIZE}, the same upstream calls yiwang makes)",
              S4_YIWANG, S4_PEER, s4_yiwang, s4_peer, connections=4, min_seconds=5, compare=s4_compare),
     Scenario("s5_auth_dashboard", "5. dashboard, distinct Authorization", "scenario 2 with a distinct "
-             "Authorization header per request", "", "", s2_yiwang, s2_peer, connections=16, skip_reason=S5_SKIP),
+             "Authorization: Bearer token per request (municipal viewers of 370800); yiwang verifies each, the peer "
+             "checks none", S2_YIWANG, S2_PEER, s2_yiwang, s2_peer, connections=16, tokens=True,
+             yiwang_env=S5_YIWANG_ENV),
+    Scenario("s5_auth_dashboard_cached", "5c. dashboard, distinct Authorization, yiwang cache on", "scenario 5 "
+             "with yiwang's own caching on (YIWANG_CACHE_ENABLED=true; the response cache is shared by callers of "
+             "one scope); the peer caches nothing", S2_YIWANG, S2_PEER, s2_yiwang, s2_peer, connections=16,
+             tokens=True, yiwang_env=S5_CACHED_YIWANG_ENV),
 )
 
 
