@@ -318,3 +318,139 @@ async def test_metrics_count_operations_and_department_calls_by_outcome(
                         code="UPSTREAM_UNAVAILABLE") == 0
     assert metric_value(text, "yiwang_department_call_duration_seconds_count", department="housing",
                         operation="search_components") >= 2
+
+
+# --- the lean tracer and the outgoing URL -------------------------------------------------------------------------
+def lean_provider(sampler: Any = None, **limits: Any) -> tuple[Any, InMemorySpanExporter]:
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampler, span_limits=SpanLimits(**limits), shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_lean_spans_are_sdk_spans_with_the_sdk_semantics() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import Span
+
+    from gateway.telemetry.spans import LeanSpan, lean_tracer
+
+    def record(tracer: Any) -> tuple[ReadableSpan, ...]:
+        root = tracer.start_span("root", kind=SpanKind.SERVER, attributes={"a": 1, "list": ["x", "y"]})
+        child = tracer.start_span("child", context=trace.set_span_in_context(root), start_time=10,
+                                  attributes={"k": "v"})
+        child.set_attributes({"b": 2, "c": 3.5})
+        child.set_attribute("d", True)  # one more than the limit: the oldest ("k") goes
+        child.set_attribute("long", "x" * 20)  # cut to the length limit; "b" goes
+        child.add_event("retry", {"attempt": 2}, timestamp=15)
+        child.set_status(StatusCode.ERROR, "boom")
+        child.end(end_time=20)
+        child.set_attribute("late", 1)  # ignored: the span has ended
+        child.update_name("renamed")
+        root.end(end_time=30)
+        return exporter.get_finished_spans()
+
+    def comparable(span: ReadableSpan) -> tuple[Any, ...]:
+        return (span.name, span.kind, dict(span.attributes or {}), span.dropped_attributes,
+                [(e.name, e.timestamp, dict(e.attributes or {})) for e in span.events], span.status.status_code,
+                span.status.description, span.parent is None, span.end_time, span.resource, span.instrumentation_scope)
+
+    provider, exporter = lean_provider(max_span_attributes=3, max_span_attribute_length=8)
+    sdk_spans = record(provider.get_tracer("test"))
+    exporter.clear()
+    tracer = lean_tracer(provider, "test")
+    assert isinstance(tracer.start_span("probe"), LeanSpan)
+    lean_spans = record(tracer)
+    assert all(isinstance(span, Span) for span in lean_spans)
+    assert [comparable(span) for span in lean_spans] == [comparable(span) for span in sdk_spans]
+    child, root = lean_spans
+    assert dict(child.attributes or {}) == {"c": 3.5, "d": True, "long": "x" * 8} and child.dropped_attributes == 2
+    assert dict(root.attributes or {}) == {"a": 1, "list": ("x", "y")}  # sequences become tuples
+    assert child.parent == root.context and child.context.trace_id == root.context.trace_id
+    assert child.context.trace_flags.sampled and child.start_time == 10
+
+
+def test_lean_tracer_samples_like_parent_based_and_asks_other_samplers_every_time() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_OFF,
+        Decision,
+        ParentBased,
+        SamplingResult,
+        StaticSampler,
+    )
+
+    from gateway.telemetry.spans import lean_tracer
+
+    provider, exporter = lean_provider(ParentBased(ALWAYS_OFF))
+    tracer = lean_tracer(provider, "test")
+    root = tracer.start_span("root")
+    child = tracer.start_span("child", context=trace.set_span_in_context(root))
+    assert not root.is_recording() and not child.is_recording()
+    assert child.get_span_context().trace_id == root.get_span_context().trace_id
+    assert not child.get_span_context().trace_flags.sampled
+    remote = trace.NonRecordingSpan(trace.SpanContext(0x5, 0x6, is_remote=True,
+                                                      trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED)))
+    continued = tracer.start_span("continued", context=trace.set_span_in_context(remote))
+    continued.end()
+    assert continued.is_recording() is False and exporter.get_finished_spans()[0].parent == remote.get_span_context()
+
+    class Counting(StaticSampler):
+        calls = 0
+
+        def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+            Counting.calls += 1
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, {"sampler": "counting"})
+
+    provider, exporter = lean_provider(Counting(Decision.RECORD_AND_SAMPLE))
+    tracer = lean_tracer(provider, "test")
+    root = tracer.start_span("root")
+    tracer.start_span("child", context=trace.set_span_in_context(root)).end()
+    root.end()
+    assert Counting.calls == 2
+    assert all(dict(s.attributes or {}) == {"sampler": "counting"} for s in exporter.get_finished_spans())
+
+
+def test_outgoing_urls_keep_no_credentials() -> None:
+    from gateway.telemetry.outgoing import safe_url
+
+    assert safe_url(httpx.URL("https://user:pw@dept.example:8443/api/v1/items?page=2&size=20")) == \
+        "https://dept.example:8443/api/v1/items?page=2&size=20"
+    assert safe_url(httpx.URL("http://dept.example/a%20b?q=%E4%B8%AD&district=370811%2C370812")) == \
+        "http://dept.example/a%20b?q=%E4%B8%AD&district=370811%2C370812"  # as sent
+    assert safe_url(httpx.URL("http://dept.example/x?access_token=abc&page=1&apiKey=k&Signature=s&keyword=k")) == \
+        "http://dept.example/x?access_token=REDACTED&page=1&apiKey=REDACTED&Signature=REDACTED&keyword=REDACTED"
+    assert safe_url(httpx.URL("http://dept.example/x?to%6Ben=abc&q=token")) == \
+        "http://dept.example/x?to%6Ben=REDACTED&q=token"  # an escaped name is decoded; a value is not a name
+    assert safe_url(httpx.URL("http://dept.example/plain")) == "http://dept.example/plain"
+
+
+async def test_an_unsampled_request_records_nothing_and_still_carries_its_trace(
+    mock_departments: MockDepartments,
+) -> None:
+    before = mock_departments.total("transport")
+    async with traced_gateway(mock_departments, trace_sample_ratio=0.0) as (client, exporter, _):
+        response = await post(client, '{ components(filter: {classCodes: ["0203"]}, first: 2) { nodes { id } } }')
+        listing = (await client.get("/admin/traces", headers=bearer(*ADMIN))).json()
+    trace_id = response.json()["extensions"]["traceId"]
+    assert trace_id == response.headers["x-trace-id"] and exporter.get_finished_spans() == ()
+    assert listing["stored"] == 0
+    [request] = mock_departments.requests_since("transport", before)
+    _, seen_trace_id, _, flags = traceparent_parts(request)
+    assert seen_trace_id == trace_id and not int(flags, 16) & 1
+
+
+async def test_the_store_keeps_the_spans_the_exporters_get(mock_departments: MockDepartments) -> None:
+    async with traced_gateway(mock_departments) as (client, exporter, _):
+        trace_id = (await post(client, THREE_DEPARTMENTS)).json()["extensions"]["traceId"]
+        detail = (await client.get(f"/admin/traces/{trace_id}", headers=bearer(*ADMIN))).json()
+    exported = {hex_id(s.context.span_id, 16): s for s in exporter.get_finished_spans()}
+    assert len(detail["spans"]) == len(exported) >= 11
+    for stored in detail["spans"]:
+        span = exported[stored["spanId"]]
+        assert stored["name"] == span.name and stored["kind"] == span.kind.name
+        assert stored["parentSpanId"] == (hex_id(span.parent.span_id, 16) if span.parent else None)
+        assert stored["attributes"] == {k: list(v) if isinstance(v, tuple) else v
+                                        for k, v in (span.attributes or {}).items()}
+        assert stored["durationMs"] == ((span.end_time or 0) - (span.start_time or 0)) / 1e6

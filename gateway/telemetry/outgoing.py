@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus
 
 import httpx
 from opentelemetry import trace
@@ -23,7 +23,11 @@ from gateway.telemetry import naming
 ACTIVE_TRACER: ContextVar[Tracer | None] = ContextVar("yiwang_active_tracer", default=None)
 HTTP_CALLS: ContextVar[list[str] | None] = ContextVar("yiwang_http_calls", default=None)
 PROPAGATOR = TraceContextTextMapPropagator()
-SECRET_PARAMETER = re.compile(r"token|secret|passw|pwd|key|sig|auth|credential|session", re.IGNORECASE)
+SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
+SECRET_PARAMETER = re.compile(SECRET_WORDS, re.IGNORECASE)
+# A query whose names might hold a secret: a name (the text after ``&`` up to ``=``) with one of the words, or with a
+# percent escape (which could spell one). Only such a query is taken apart; the rest are recorded as sent.
+MAYBE_SECRET_QUERY = re.compile(rf"(?:^|&)[^=&]*(?:{SECRET_WORDS}|%)", re.IGNORECASE)
 REDACTED = "REDACTED"
 
 
@@ -35,17 +39,18 @@ class TracedTransport(httpx.AsyncBaseTransport):
         tracer = ACTIVE_TRACER.get()
         if tracer is None:
             return await self.inner.handle_async_request(request)
-        url = safe_url(request.url)
-        calls = HTTP_CALLS.get()
-        if calls is not None:
-            calls.append(f"{request.method} {url}")
-        span = tracer.start_span(naming.HTTP_FETCH, kind=SpanKind.CLIENT, attributes={
-            naming.HTTP_METHOD: request.method,
-            naming.URL_FULL: url,
-            naming.SERVER_ADDRESS: request.url.host,
-            naming.SERVER_PORT: request.url.port or (443 if request.url.scheme == "https" else 80),
-        })
-        PROPAGATOR.inject(request.headers, context=trace.set_span_in_context(span))
+        if trace.get_current_span().is_recording():
+            span = tracer.start_span(naming.HTTP_FETCH, kind=SpanKind.CLIENT, attributes=_attributes(request))
+        else:  # an unsampled trace: the span only carries the trace on; no URL to clean up
+            span = tracer.start_span(naming.HTTP_FETCH, kind=SpanKind.CLIENT)
+            if span.is_recording():  # a sampler that samples below an unsampled parent
+                span.set_attributes(_attributes(request))
+        # What TraceContextTextMapPropagator.inject writes, without looking the span up in a context again.
+        span_context = span.get_span_context()
+        request.headers["traceparent"] = (f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+                                          f"{span_context.trace_flags:02x}")
+        if span_context.trace_state:
+            request.headers["tracestate"] = span_context.trace_state.to_header()
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
@@ -53,10 +58,11 @@ class TracedTransport(httpx.AsyncBaseTransport):
             span.set_attribute(naming.ERROR_TYPE, type(exc).__name__)
             span.end()
             raise
-        span.set_attribute(naming.HTTP_STATUS, response.status_code)
-        if response.status_code >= 400:
-            span.set_status(StatusCode.ERROR, f"HTTP {response.status_code}")
-            span.set_attribute(naming.ERROR_TYPE, str(response.status_code))
+        status = response.status_code
+        span.set_attribute(naming.HTTP_STATUS, status)
+        if status >= 400:
+            span.set_status(StatusCode.ERROR, f"HTTP {status}")
+            span.set_attribute(naming.ERROR_TYPE, str(status))
         span.end()
         return response
 
@@ -64,12 +70,29 @@ class TracedTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def _attributes(request: httpx.Request) -> dict[str, str | int]:
+    url = request.url
+    full_url = safe_url(url)
+    calls = HTTP_CALLS.get()
+    if calls is not None:
+        calls.append(f"{request.method} {full_url}")
+    return {naming.HTTP_METHOD: request.method, naming.URL_FULL: full_url, naming.SERVER_ADDRESS: url.host,
+            naming.SERVER_PORT: url.port or (443 if url.scheme == "https" else 80)}
+
+
 def safe_url(url: httpx.URL) -> str:
-    """The URL without user info and with the values of credential-like query parameters replaced."""
-    port = f":{url.port}" if url.port else ""
-    base = f"{url.scheme}://{url.host}{port}{url.path}"
-    if not url.query:
-        return base
-    parameters = [(name, REDACTED if SECRET_PARAMETER.search(name) else value)
-                  for name, value in url.params.multi_items()]
-    return f"{base}?{urlencode(parameters)}"
+    """The URL as sent (path and query percent-encoded), without user info, and with the values of
+    credential-like query parameters replaced."""
+    port = url.port
+    base = f"{url.scheme}://{url.host}:{port}" if port else f"{url.scheme}://{url.host}"
+    target = url.raw_path.decode("ascii")
+    path, _, query = target.partition("?")
+    if not query:
+        return base + path
+    if not MAYBE_SECRET_QUERY.search(query):
+        return base + target
+    parameters = []
+    for parameter in query.split("&"):
+        name, _, _ = parameter.partition("=")
+        parameters.append(f"{name}={REDACTED}" if SECRET_PARAMETER.search(unquote_plus(name)) else parameter)
+    return f"{base}{path}?{'&'.join(parameters)}"

@@ -28,6 +28,7 @@ from gateway.telemetry.middleware import TracingMiddleware
 from gateway.telemetry.operation import operation_extension
 from gateway.telemetry.outgoing import HTTP_CALLS
 from gateway.telemetry.provider import build_tracer_provider, service_version
+from gateway.telemetry.spans import lean_tracer
 from gateway.telemetry.store import TraceStore
 
 logger = logging.getLogger("yiwang.upstream")
@@ -45,7 +46,7 @@ class TelemetryPlugin(Plugin):
         if settings.tracing:
             self.store = TraceStore(settings.trace_store_size)
             self.provider = build_tracer_provider(settings, self.store)
-            self.tracer = self.provider.get_tracer(naming.TRACER_NAME, service_version())
+            self.tracer = lean_tracer(self.provider, naming.TRACER_NAME, service_version())
 
     def register_metrics(self, registry: MetricsRegistry) -> None:
         self.metrics = TelemetryMetrics(registry)
@@ -71,7 +72,8 @@ class TelemetryPlugin(Plugin):
         started = time.perf_counter()
         span = self._start_fetch_span(fetch) if self.tracer is not None else None
         token = context.attach(trace.set_span_in_context(span)) if span is not None else None
-        calls: list[str] = []
+        # The outgoing calls note themselves here (to count calls and repeats), for a span that records them.
+        calls: list[str] | None = [] if span is not None and span.is_recording() else None
         calls_token = HTTP_CALLS.set(calls)
         result: Any = None
         failure: tuple[str, str] | None = None  # (code, message)
@@ -94,8 +96,11 @@ class TelemetryPlugin(Plugin):
                 context.detach(token)
             self.metrics.observe_department_call(fetch.department, fetch.operation,
                                                  failure[0] if failure else None, time.perf_counter() - started)
-            if span is not None:
+            if calls is not None:
+                assert span is not None
                 _end_fetch_span(span, calls, failure, _item_count(result))
+            elif span is not None:
+                span.end()
 
     def _start_fetch_span(self, fetch: UpstreamFetch) -> Span:
         assert self.tracer is not None
@@ -109,14 +114,14 @@ class TelemetryPlugin(Plugin):
 
 
 def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, items: int | None) -> None:
-    attributes: dict[str, Any] = {naming.HTTP_CALLS: len(calls),
-                                  naming.RETRIES: len(calls) - len(set(calls))}  # the same request sent again
+    span.set_attribute(naming.HTTP_CALLS, len(calls))
+    span.set_attribute(naming.RETRIES, len(calls) - len(set(calls)))  # the same request sent again
     if items is not None:
-        attributes[naming.ITEM_COUNT] = items
+        span.set_attribute(naming.ITEM_COUNT, items)
     if failure is not None:
-        attributes[naming.ERROR_CODE] = attributes[naming.ERROR_TYPE] = failure[0]
+        span.set_attribute(naming.ERROR_CODE, failure[0])
+        span.set_attribute(naming.ERROR_TYPE, failure[0])
         span.set_status(StatusCode.ERROR, failure[1])
-    span.set_attributes(attributes)
     span.end()
 
 

@@ -1,8 +1,9 @@
 """The built-in trace store: the spans of the last N traces, in process, for ``/admin/traces`` and the trace page.
 
-It is a span processor whose ``on_end`` only appends the finished span to its trace (O(1), no I/O, no thread): the
-summaries and the JSON are built when someone asks. Memory is bounded by the number of traces and the spans kept per
-trace; the oldest trace goes first.
+It is a span processor whose ``on_end`` only appends the finished span to its trace (O(1), no I/O, no thread, no
+copy): a span becomes a ``StoredSpan`` of plain values the first time someone reads its trace, and the summaries and
+the JSON are built when someone asks. Memory is bounded by the number of traces and the spans kept per trace; the
+oldest trace goes first.
 """
 
 from __future__ import annotations
@@ -62,15 +63,15 @@ class TraceStore(SpanProcessor):
     def __init__(self, max_traces: int, max_spans_per_trace: int = MAX_SPANS_PER_TRACE) -> None:
         self.max_traces = max_traces
         self.max_spans_per_trace = max_spans_per_trace
-        self._traces: OrderedDict[int, list[StoredSpan]] = OrderedDict()
+        self._traces: OrderedDict[int, list[ReadableSpan | StoredSpan]] = OrderedDict()
         self._lock = threading.Lock()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
+        # On the request path: an append, nothing else (the span is ended, so it no longer changes).
         trace_id = span.context.trace_id if span.context is not None else 0
-        stored = StoredSpan.of(span)
         with self._lock:
             spans = self._traces.get(trace_id)
             if spans is None:
@@ -78,7 +79,7 @@ class TraceStore(SpanProcessor):
                 if len(self._traces) > self.max_traces:
                     self._traces.popitem(last=False)
             if len(spans) < self.max_spans_per_trace:
-                spans.append(stored)
+                spans.append(span)
 
     def shutdown(self) -> None:
         return None
@@ -89,16 +90,24 @@ class TraceStore(SpanProcessor):
     def traces(self) -> list[StoredTrace]:
         """Every stored trace, newest first."""
         with self._lock:
-            snapshot = [(trace_id, list(spans)) for trace_id, spans in self._traces.items()]
+            snapshot = [(trace_id, _stored(spans)) for trace_id, spans in self._traces.items()]
         return [StoredTrace(trace_id, spans) for trace_id, spans in reversed(snapshot)]
 
     def get(self, trace_id: int) -> StoredTrace | None:
         with self._lock:
             spans = self._traces.get(trace_id)
-            return StoredTrace(trace_id, list(spans)) if spans is not None else None
+            return StoredTrace(trace_id, _stored(spans)) if spans is not None else None
 
     def __len__(self) -> int:
         return len(self._traces)
+
+
+def _stored(spans: list[ReadableSpan | StoredSpan]) -> list[StoredSpan]:
+    """The trace's spans as ``StoredSpan``s, converting (once: the list keeps the result) those not yet read."""
+    for index, span in enumerate(spans):
+        if not isinstance(span, StoredSpan):
+            spans[index] = StoredSpan.of(span)
+    return list(spans)  # type: ignore[arg-type]  # every item is a StoredSpan now
 
 
 @dataclass(frozen=True, slots=True)
