@@ -8,7 +8,10 @@ closed form; it is solved by fixed-point iteration to well under a centimetre.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
+
+import numpy as np
 
 KRASOVSKY_A = 6378245.0
 KRASOVSKY_EE = 0.00669342162296594323
@@ -17,6 +20,7 @@ EARTH_RADIUS_M = 6371008.8
 _INVERSE_TOLERANCE_DEG = 1e-9  # about 0.1 mm
 _INVERSE_CORRECTIONS = 2
 _INVERSE_MAX_ITERATIONS = 30
+BATCH_MIN_POINTS = 48  # below this, numpy's fixed cost per call exceeds the scalar conversions
 
 
 class CRS(StrEnum):
@@ -72,6 +76,63 @@ def gcj02_to_wgs84(lng: float, lat: float) -> tuple[float, float]:
     for _ in range(_INVERSE_CORRECTIONS):
         dlng, dlat = _offsets(lng - dlng, lat - dlat)
     return lng - dlng, lat - dlat
+
+
+def _offsets_many(lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_offsets`` on arrays of points."""
+    x, y = lng - 105.0, lat - 35.0
+    common = (20.0 * np.sin(6.0 * x * _PI) + 20.0 * np.sin(2.0 * x * _PI)) * 2.0 / 3.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x)) + common
+    dlat += (20.0 * np.sin(y * _PI) + 40.0 * np.sin(y / 3.0 * _PI)) * 2.0 / 3.0
+    dlat += (160.0 * np.sin(y / 12.0 * _PI) + 320 * np.sin(y * _PI / 30.0)) * 2.0 / 3.0
+    dlng = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x)) + common
+    dlng += (20.0 * np.sin(x * _PI) + 40.0 * np.sin(x / 3.0 * _PI)) * 2.0 / 3.0
+    dlng += (150.0 * np.sin(x / 12.0 * _PI) + 300.0 * np.sin(x / 30.0 * _PI)) * 2.0 / 3.0
+    radlat = lat / 180.0 * _PI
+    magic = np.sin(radlat)
+    magic = 1 - KRASOVSKY_EE * magic * magic
+    sqrtmagic = np.sqrt(magic)
+    return dlng * _LNG_SCALE * sqrtmagic / np.cos(radlat), dlat * _LAT_SCALE * magic * sqrtmagic
+
+
+def gcj02_to_wgs84_many(lngs: Sequence[float], lats: Sequence[float]) -> tuple[list[float], list[float]]:
+    """``gcj02_to_wgs84`` of many points at once (a page of department records): the same three evaluations on
+    arrays, a fraction of the cost per point."""
+    lng, lat = np.asarray(lngs, dtype=np.float64), np.asarray(lats, dtype=np.float64)
+    dlng, dlat = _offsets_many(lng, lat)
+    for _ in range(_INVERSE_CORRECTIONS):
+        dlng, dlat = _offsets_many(lng - dlng, lat - dlat)
+    inside = (lng >= 72.004) & (lng <= 137.8347) & (lat >= 0.8293) & (lat <= 55.8271)
+    return np.where(inside, lng - dlng, lng).tolist(), np.where(inside, lat - dlat, lat).tolist()
+
+
+class Gcj02Batch:
+    """The GCJ-02 points of one page of department records, converted to WGS-84 together the first time one of them
+    is read (records translate their location on first read: a query that selects no location converts nothing)."""
+
+    __slots__ = ("_lats", "_lngs", "_wgs84")
+
+    def __init__(self) -> None:
+        self._lngs: list[float] = []
+        self._lats: list[float] = []
+        self._wgs84: tuple[list[float], list[float]] | None = None
+
+    def add(self, lng: float, lat: float) -> int:
+        """Add a point; its index in the batch."""
+        self._lngs.append(lng)
+        self._lats.append(lat)
+        return len(self._lngs) - 1
+
+    def wgs84(self, index: int) -> tuple[float, float]:
+        converted = self._wgs84
+        if converted is None:
+            if len(self._lngs) >= BATCH_MIN_POINTS:
+                converted = gcj02_to_wgs84_many(self._lngs, self._lats)
+            else:
+                points = [gcj02_to_wgs84(lng, lat) for lng, lat in zip(self._lngs, self._lats, strict=True)]
+                converted = [p[0] for p in points], [p[1] for p in points]
+            self._wgs84 = converted
+        return converted[0][index], converted[1][index]
 
 
 def gcj02_to_bd09(lng: float, lat: float) -> tuple[float, float]:

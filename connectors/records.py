@@ -79,22 +79,23 @@ class ComponentRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
+PENDING: Any = type("Pending", (), {"__repr__": lambda self: "PENDING"})()  # a deferred field not yet translated
+
+
 def _deferred(name: str, translate: str) -> Any:
     """A field of ``DeferredComponentRecord`` kept in ``ComponentRecord``'s slot, filled by ``translate`` on first
     read."""
     slot = ComponentRecord.__dict__[name]  # the dataclass slot's member descriptor
+    get, set_ = slot.__get__, slot.__set__
 
     def read(self: DeferredComponentRecord) -> Any:
-        try:
-            return slot.__get__(self, ComponentRecord)
-        except AttributeError:
+        value = get(self, ComponentRecord)
+        if value is PENDING:
             getattr(self, translate)()
-            return slot.__get__(self, ComponentRecord)
+            value = get(self, ComponentRecord)
+        return value
 
-    def write(self: DeferredComponentRecord, value: Any) -> None:
-        slot.__set__(self, value)
-
-    return property(read, write, doc=f"{name}, translated from the department's row when first read")
+    return property(read, set_, doc=f"{name}, translated from the department's row when first read")
 
 
 class DeferredComponentRecord(ComponentRecord):
@@ -115,6 +116,11 @@ class DeferredComponentRecord(ComponentRecord):
     owner = _deferred("owner", "translate_organizations")
     maintainer = _deferred("maintainer", "translate_organizations")
     attributes = _deferred("attributes", "translate_attributes")
+
+    def __init__(self, row: Any) -> None:
+        """Subclasses set the eager fields after this."""
+        self.row = row
+        self.lng = self.lat = self.owner = self.maintainer = self.attributes = PENDING
 
     def translate_location(self) -> None:
         raise NotImplementedError

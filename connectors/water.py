@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from connectors.base import Connector
-from connectors.geo import gcj02_to_wgs84, wgs84_to_gcj02
+from connectors.geo import Gcj02Batch, wgs84_to_gcj02
 from connectors.http import get_json, translating
 from connectors.records import (
     ATTRIBUTE_FIELDS,
@@ -143,10 +143,10 @@ class FacilityRecord(DeferredComponentRecord):
     """One department facility record as a normalised component; location, organisations and class attributes are
     translated when first read (their types are checked here, so reading them cannot fail)."""
 
-    __slots__ = ()
+    __slots__ = ("_point", "_points")
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.row = raw
+    def __init__(self, raw: Mapping[str, Any], points: Gcj02Batch | None = None) -> None:
+        super().__init__(raw)
         self.id = str(raw["facility_code"])
         self.class_code = str(raw["type_code"])
         self.name = str(raw["facility_name"])
@@ -156,13 +156,14 @@ class FacilityRecord(DeferredComponentRecord):
         self.department_id = DEPARTMENT_ID
         self.department_name = str(raw["dept_name"])
         self.updated_at = _local_time(raw["update_time"])
-        float(raw["gcj_lng"]), float(raw["gcj_lat"])
+        self._points = points if points is not None else Gcj02Batch()
+        self._point = self._points.add(float(raw["gcj_lng"]), float(raw["gcj_lat"]))
         attrs, latest = raw.get("attrs"), raw.get("latest")
         if not isinstance(attrs or {}, Mapping) or not isinstance(latest or {}, Mapping):
             raise TypeError("attrs and latest must be objects")
 
     def translate_location(self) -> None:
-        self.lng, self.lat = gcj02_to_wgs84(float(self.row["gcj_lng"]), float(self.row["gcj_lat"]))
+        self.lng, self.lat = self._points.wgs84(self._point)
 
     def translate_organizations(self) -> None:
         raw = self.row
@@ -199,7 +200,8 @@ class WaterConnector(Connector):
     async def _records(self, path: str, params: Mapping[str, Any]) -> tuple[list[ComponentRecord], int]:
         data = await self._call(path, params)
         with translating(DEPARTMENT_ID, "facility records"):
-            return [to_record(raw) for raw in data["records"]], int(data["total"])
+            points = Gcj02Batch()  # one conversion for the page's locations, if any is read
+            return [FacilityRecord(raw, points) for raw in data["records"]], int(data["total"])
 
     # --- components -----------------------------------------------------------------------------------------
     async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:

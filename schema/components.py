@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -239,18 +239,12 @@ class _ReadsRecord:
 
     A query selects a few of a component's twenty-odd fields; building every field of every object (a GeoPoint, two
     organisations, the class entry, the type's attributes) cost more than completing the list. The deferred classes
-    below are undecorated subclasses of the strawberry types, so they resolve to the same GraphQL type, and
-    ``__getattr__`` (called only for fields not set on the instance) reads the field through the type's readers.
+    below are undecorated subclasses of the strawberry types, so they resolve to the same GraphQL type; each field
+    is a property reading the record through the type's reader.
     """
 
-    _readers: ClassVar[dict[str, Callable[[ComponentRecord], Any]]] = {}
+    __slots__ = ()
     _record: ComponentRecord
-
-    def __getattr__(self, name: str) -> Any:
-        reader = type(self)._readers.get(name)
-        if reader is None:
-            raise AttributeError(name)
-        return reader(self.__dict__["_record"])
 
 
 def _attribute_reader(name: str, convert: Callable[[Any], Any] | None) -> Callable[[ComponentRecord], Any]:
@@ -276,16 +270,23 @@ _COMMON_READERS: dict[str, Callable[[ComponentRecord], Any]] = {
 
 
 def _deferred_class(cls: type[Component], readers: dict[str, Callable[[ComponentRecord], Any]]) -> type[Component]:
-    return type(f"Deferred{cls.__name__}", (_ReadsRecord, cls), {"_readers": {**_COMMON_READERS, **readers}})
+    def field(reader: Callable[[ComponentRecord], Any]) -> property:
+        return property(lambda self: reader(self._record))
+
+    namespace: dict[str, Any] = {"__slots__": ("_record",)}
+    namespace.update({name: field(reader) for name, reader in {**_COMMON_READERS, **readers}.items()})
+    return type(f"Deferred{cls.__name__}", (_ReadsRecord, cls), namespace)
 
 
+_EXTRA_READERS: dict[str, dict[str, Callable[[ComponentRecord], Any]]] = {
+    "AirQualityStation": {"aqi_category": lambda record: aqi_category(_int(record.attributes.get("aqi")))},
+}
 _DEFERRED_TYPES: dict[str, type[Component]] = {
-    type_name: _deferred_class(cls, {name: _attribute_reader(name, convert)
-                                     for name, convert in _FIELD_PLANS[type_name]})
+    type_name: _deferred_class(cls, {**{name: _attribute_reader(name, convert)
+                                        for name, convert in _FIELD_PLANS[type_name]},
+                                     **_EXTRA_READERS.get(type_name, {})})
     for type_name, cls in CONCRETE_TYPES.items()
 }
-_DEFERRED_TYPES["AirQualityStation"]._readers["aqi_category"] = (  # type: ignore[attr-defined]
-    lambda record: aqi_category(_int(record.attributes.get("aqi"))))
 _DEFERRED_GENERIC = _deferred_class(GenericComponent, {"attributes": lambda record: dict(record.attributes)})
 
 
@@ -293,7 +294,7 @@ def build_component(record: ComponentRecord) -> Component:
     """The GraphQL object of a record; its fields are read from the record when selected."""
     cls = _DEFERRED_TYPES.get(TYPE_BY_CLASS.get(record.class_code, ""), _DEFERRED_GENERIC)
     component = cls.__new__(cls)
-    component.__dict__["_record"] = record
+    component._record = record  # type: ignore[attr-defined]
     return component
 
 

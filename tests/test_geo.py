@@ -55,3 +55,22 @@ def test_inverse_is_within_a_millimetre_anywhere_in_china() -> None:
     for _ in range(2000):
         lng, lat = rng.uniform(73.6, 134.9), rng.uniform(18.2, 53.5)
         assert geo.haversine_m(lng, lat, *geo.gcj02_to_wgs84(*geo.wgs84_to_gcj02(lng, lat))) < 0.001
+
+
+def test_batch_conversion_equals_the_scalar_one() -> None:
+    """A page of points converted at once (numpy) gives the scalar results, inside China and outside it."""
+    from connectors.geo import BATCH_MIN_POINTS, Gcj02Batch, gcj02_to_wgs84, gcj02_to_wgs84_many
+
+    points = [(73.0 + 64.0 * i / 997, 1.0 + 54.0 * ((i * 7919) % 997) / 997) for i in range(997)]
+    points += [(-0.1278, 51.5074), (151.2, -33.9)]  # London, Sydney: not shifted
+    lngs, lats = gcj02_to_wgs84_many([p[0] for p in points], [p[1] for p in points])
+    for (lng, lat), got_lng, got_lat in zip(points, lngs, lats, strict=True):
+        want = gcj02_to_wgs84(lng, lat)
+        assert abs(got_lng - want[0]) < 1e-12 and abs(got_lat - want[1]) < 1e-12
+    assert (lngs[-1], lats[-1]) == points[-1]
+    for size in (1, BATCH_MIN_POINTS - 1, BATCH_MIN_POINTS, 300):
+        batch = Gcj02Batch()
+        indexes = [batch.add(*point) for point in points[:size]]
+        got = [batch.wgs84(i) for i in reversed(indexes)]
+        want = [gcj02_to_wgs84(*point) for point in reversed(points[:size])]
+        assert [c for p in got for c in p] == pytest.approx([c for p in want for c in p], abs=1e-12)
