@@ -26,6 +26,7 @@ from connectors.records import (
     ComponentQuery,
     ComponentRecord,
     ComponentStatus,
+    DeferredComponentRecord,
     Organization,
     SearchPage,
 )
@@ -280,26 +281,43 @@ def _page(payload: Any, *, expected_offset: int) -> tuple[list[ComponentRecord],
         return [_component(raw) for raw in results], _integer(payload["count"])
 
 
+class ObjectRecord(DeferredComponentRecord):
+    """One housing object as a normalised component; the location (GeoJSON), organisations and class attributes are
+    translated when first read. The geometry is checked here, so the location cannot fail; a garbled organisation
+    or class field fails only its fields, as UPSTREAM_BAD_RESPONSE."""
+
+    __slots__ = ("_point",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        super().__init__(raw)
+        self.class_code = _text(raw, "classCode")
+        if self.class_code not in ATTRIBUTES_BY_CLASS:
+            raise KeyError(self.class_code)
+        self._point = _point(raw["geometry"])
+        self.id = _text(raw, "objectId")
+        self.name = _text(raw, "name")
+        self.status = STATUS_BY_CODE[_integer(raw["status"])]
+        self.region_code = _text(raw, "regionCode")
+        self.grid_code = _text(raw, "gridCode")
+        self.department_id = DEPARTMENT_ID
+        self.department_name = _text(raw, "competentAuthority")
+        self.updated_at = _timestamp(raw["modifiedAt"])
+
+    def translate_location(self) -> None:
+        self.lng, self.lat = self._point
+
+    def translate_organizations(self) -> None:
+        with translating(DEPARTMENT_ID, "object organisations"):
+            self.owner = _organization(self.row.get("owner"))
+            self.maintainer = _organization(self.row.get("maintainer"))
+
+    def translate_attributes(self) -> None:
+        with translating(DEPARTMENT_ID, f"object {self.id}"):
+            self.attributes = ATTRIBUTES_BY_CLASS[self.class_code](self.row)
+
+
 def _component(raw: Mapping[str, Any]) -> ComponentRecord:
-    class_code = _text(raw, "classCode")
-    class_attributes = ATTRIBUTES_BY_CLASS[class_code]
-    lng, lat = _point(raw["geometry"])
-    return ComponentRecord(
-        id=_text(raw, "objectId"),
-        class_code=class_code,
-        name=_text(raw, "name"),
-        status=STATUS_BY_CODE[_integer(raw["status"])],
-        region_code=_text(raw, "regionCode"),
-        grid_code=_text(raw, "gridCode"),
-        lng=lng,
-        lat=lat,
-        department_id=DEPARTMENT_ID,
-        department_name=_text(raw, "competentAuthority"),
-        owner=_organization(raw.get("owner")),
-        maintainer=_organization(raw.get("maintainer")),
-        updated_at=_timestamp(raw["modifiedAt"]),
-        attributes=class_attributes(raw),
-    )
+    return ObjectRecord(raw)
 
 
 def _building_attributes(raw: Mapping[str, Any]) -> dict[str, Any]:

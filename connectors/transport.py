@@ -22,7 +22,14 @@ import orjson
 from connectors.base import Connector
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.http import get_json, post_json, translating
-from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
+from connectors.records import (
+    ComponentQuery,
+    ComponentRecord,
+    ComponentStatus,
+    DeferredComponentRecord,
+    Organization,
+    SearchPage,
+)
 from gateway.exceptions import UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "transport"
@@ -149,27 +156,42 @@ def _attributes(asset: Mapping[str, Any], class_code: str) -> dict[str, Any]:
     return mapper(asset[key])
 
 
+class AssetRecord(DeferredComponentRecord):
+    """One asset as a normalised component; the location (BD-09, an iterative inverse), organisations and class
+    attributes are translated when first read. The coordinates' types are checked here, so the location cannot fail;
+    a garbled organisation or class block fails only its fields, as UPSTREAM_BAD_RESPONSE."""
+
+    __slots__ = ("_bd09",)
+
+    def __init__(self, asset: Mapping[str, Any]) -> None:
+        super().__init__(asset)
+        self.class_code = _str(asset["classCode"], "classCode")
+        position = asset["position"]
+        self._bd09 = (_float(position["bdLng"], "position.bdLng"), _float(position["bdLat"], "position.bdLat"))
+        self.id = _str(asset["assetId"], "assetId")
+        self.name = _str(asset["assetName"], "assetName")
+        self.status = STATUS_BY_CONDITION[_str(asset["condition"], "condition")]
+        self.region_code = _str(asset["areaCode"], "areaCode")
+        self.grid_code = _str(asset["gridId"], "gridId")
+        self.department_id = DEPARTMENT_ID
+        self.department_name = _str(asset["authority"], "authority")
+        self.updated_at = parse_timestamp(asset["lastModified"], "lastModified")
+
+    def translate_location(self) -> None:
+        self.lng, self.lat = bd09_to_wgs84(*self._bd09)
+
+    def translate_organizations(self) -> None:
+        with translating(DEPARTMENT_ID, "asset units"):
+            self.owner = _organization(self.row.get("managingUnit"), "managingUnit")
+            self.maintainer = _organization(self.row.get("maintenanceUnit"), "maintenanceUnit")
+
+    def translate_attributes(self) -> None:
+        with translating(DEPARTMENT_ID, f"asset {self.id}"):
+            self.attributes = _attributes(self.row, self.class_code)
+
+
 def asset_to_record(asset: Mapping[str, Any]) -> ComponentRecord:
-    class_code = _str(asset["classCode"], "classCode")
-    position = asset["position"]
-    lng, lat = bd09_to_wgs84(_float(position["bdLng"], "position.bdLng"),
-                             _float(position["bdLat"], "position.bdLat"))
-    return ComponentRecord(
-        id=_str(asset["assetId"], "assetId"),
-        class_code=class_code,
-        name=_str(asset["assetName"], "assetName"),
-        status=STATUS_BY_CONDITION[_str(asset["condition"], "condition")],
-        region_code=_str(asset["areaCode"], "areaCode"),
-        grid_code=_str(asset["gridId"], "gridId"),
-        lng=lng,
-        lat=lat,
-        department_id=DEPARTMENT_ID,
-        department_name=_str(asset["authority"], "authority"),
-        owner=_organization(asset.get("managingUnit"), "managingUnit"),
-        maintainer=_organization(asset.get("maintenanceUnit"), "maintenanceUnit"),
-        updated_at=parse_timestamp(asset["lastModified"], "lastModified"),
-        attributes=_attributes(asset, class_code),
-    )
+    return AssetRecord(asset)
 
 
 # --- records -> dialect -------------------------------------------------------------------------------------

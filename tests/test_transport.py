@@ -368,7 +368,6 @@ async def _rendered_asset(dept: Department) -> dict[str, Any]:
     {"condition": "SCRAPPED"},
     {"lastModified": "2026-10-01T12:00:00"},  # naive: the dialect promises UTC
     {"position": {"bdLng": "116.5", "bdLat": 35.4}},
-    {"parking": {"totalSpaces": 10}},
     {"assetId": None},
 ])
 async def test_answer_outside_the_dialect_is_bad_response(dept: Department, damage: dict[str, Any]) -> None:
@@ -376,6 +375,15 @@ async def test_answer_outside_the_dialect_is_bad_response(dept: Department, dama
     connector = _connector_answering({"items": [asset]})
     with pytest.raises(UpstreamBadResponse):
         await connector.get_components([asset["assetId"] or "x"])
+
+
+async def test_a_garbled_class_block_fails_only_the_class_attributes(dept: Department) -> None:
+    """Class attributes are translated when first read: the record is there, reading them is a bad response."""
+    asset = {**await _rendered_asset(dept), "parking": {"totalSpaces": 10}}
+    [record] = await _connector_answering({"items": [asset]}).get_components([asset["assetId"]])
+    assert record.id == asset["assetId"] and record.name == asset["assetName"]
+    with pytest.raises(UpstreamBadResponse):
+        record.attributes  # noqa: B018
 
 
 # --- the mock's dialect, spoken directly --------------------------------------------------------------------
