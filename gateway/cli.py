@@ -146,6 +146,10 @@ def _demo(args: argparse.Namespace) -> int:
     async def run() -> None:
         await asyncio.gather(gateway.serve(), *(server.serve() for server in servers))
 
+    from gateway.collector import tune_garbage_collector
+
+    tune_garbage_collector()
+
     asyncio.run(run())
     return 0
 
