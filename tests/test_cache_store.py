@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.records import AlertQuery, ComponentQuery, EventQuery
+from connectors.records import AlertQuery, ComponentQuery, DeferredComponentRecord, EventQuery
 from gateway.cache.codec import dumps, loads
 from gateway.cache.store import MemoryStore
 from gateway.departments import build_connectors
@@ -14,7 +14,10 @@ from tests.conftest import MockDepartments, gateway_settings
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal and of the same types all the way down (a StrEnum equals its string, a tuple is not a list)."""
+    """Equal and of the same types all the way down (a StrEnum equals its string, a tuple is not a list); a deferred
+    record is cached fully translated and comes back as the plain record it resolves to."""
+    if isinstance(b, DeferredComponentRecord):
+        b = b.resolved()
     if type(a) is not type(b):
         return False
     if isinstance(a, (list, tuple)):
