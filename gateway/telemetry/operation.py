@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError
 from opentelemetry import context, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, StatusCode, Tracer
 from strawberry.extensions import SchemaExtension
 
 from gateway.context import RequestContext
 from gateway.extensions import shape_error
 from gateway.telemetry import naming
+from gateway.telemetry.spans import LeanTracer
 from gateway.telemetry.store import format_trace_id
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def document_hash(document: str) -> str:
 def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
     class OperationTelemetry(SchemaExtension):
         _parent: Context | None = None
+        _span: Span = INVALID_SPAN
         _trace_id: int = 0
         _stage_start: int = 0
         _parsed = False
@@ -53,7 +55,8 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             span: Span | None = None
             token = None
             if tracer is not None:
-                span = tracer.start_span(naming.OPERATION)
+                span = _start(tracer, naming.OPERATION, trace.get_current_span())
+                self._span = span
                 self._parent = trace.set_span_in_context(span)
                 self._trace_id = span.get_span_context().trace_id
                 token = context.attach(self._parent)
@@ -85,6 +88,9 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             failed = bool(errors or failed_departments)
             plugin.metrics.observe_operation(name, operation_type, failed, seconds)
             if span is None:
+                return
+            if not span.is_recording():  # an unsampled trace: nothing to describe
+                span.end()
                 return
             if not self._parsed and execution.graphql_document is None:
                 self._stage_span(naming.PARSE, errors)
@@ -120,7 +126,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             if tracer is None or self._parent is None:
                 return
             now = time.time_ns()
-            span = tracer.start_span(name, context=self._parent, start_time=self._stage_start)
+            span = _start(tracer, name, self._span, self._parent, start_time=self._stage_start)
             if errors:
                 span.set_status(StatusCode.ERROR, errors[0].message)
                 span.set_attributes({naming.ERROR_COUNT: len(errors),
@@ -133,7 +139,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             if tracer is None or self._parent is None:
                 yield
                 return
-            span = tracer.start_span(naming.EXECUTE, context=self._parent)
+            span = _start(tracer, naming.EXECUTE, self._span, self._parent)
             token = context.attach(trace.set_span_in_context(span, self._parent))
             try:
                 yield
@@ -145,6 +151,13 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             return {"traceId": format_trace_id(self._trace_id)} if self._trace_id else {}
 
     return OperationTelemetry
+
+
+def _start(tracer: Tracer, name: str, parent: Span, parent_context: Context | None = None,
+           start_time: int | None = None) -> Span:
+    if isinstance(tracer, LeanTracer):
+        return tracer.start_child(parent, name, start_time=start_time, context=parent_context)
+    return tracer.start_span(name, context=parent_context or trace.set_span_in_context(parent), start_time=start_time)
 
 
 def _code(error: GraphQLError) -> str:

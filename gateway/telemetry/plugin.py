@@ -28,7 +28,7 @@ from gateway.telemetry.middleware import TracingMiddleware
 from gateway.telemetry.operation import operation_extension
 from gateway.telemetry.outgoing import HTTP_CALLS
 from gateway.telemetry.provider import build_tracer_provider, service_version
-from gateway.telemetry.spans import lean_tracer
+from gateway.telemetry.spans import LeanTracer, lean_tracer
 from gateway.telemetry.store import TraceStore
 
 logger = logging.getLogger("yiwang.upstream")
@@ -70,10 +70,15 @@ class TelemetryPlugin(Plugin):
 
     async def on_upstream_fetch(self, fetch: UpstreamFetch, proceed: Proceed) -> Any:
         started = time.perf_counter()
-        span = self._start_fetch_span(fetch) if self.tracer is not None else None
-        token = context.attach(trace.set_span_in_context(span)) if span is not None else None
-        # The outgoing calls note themselves here (to count calls and repeats), for a span that records them.
-        calls: list[str] | None = [] if span is not None and span.is_recording() else None
+        tracer = self.tracer
+        span: Span | None = None
+        token = None
+        calls: list[str] | None = None
+        if tracer is not None:
+            span = _start_fetch_span(tracer, fetch)
+            token = context.attach(trace.set_span_in_context(span))
+            if span.is_recording():
+                calls = []  # the outgoing calls note themselves here (to count calls and repeats)
         calls_token = HTTP_CALLS.set(calls)
         result: Any = None
         failure: tuple[str, str] | None = None  # (code, message)
@@ -96,33 +101,37 @@ class TelemetryPlugin(Plugin):
                 context.detach(token)
             self.metrics.observe_department_call(fetch.department, fetch.operation,
                                                  failure[0] if failure else None, time.perf_counter() - started)
-            if calls is not None:
-                assert span is not None
-                _end_fetch_span(span, calls, failure, _item_count(result))
-            elif span is not None:
+            if span is not None:
+                if calls is not None:
+                    _end_fetch_span(span, calls, failure, result)
                 span.end()
 
-    def _start_fetch_span(self, fetch: UpstreamFetch) -> Span:
-        assert self.tracer is not None
-        connector = fetch.connector
-        return self.tracer.start_span(f"{naming.DEPARTMENT_FETCH} {fetch.department}", attributes={
-            naming.DEPARTMENT: fetch.department,
-            naming.CONNECTOR_ID: getattr(connector, "connector_id", type(connector).__name__),
-            naming.CONNECTOR_VERSION: str(connector.version),
-            naming.FETCH_OPERATION: fetch.operation,
-        })
+
+def _start_fetch_span(tracer: Tracer, fetch: UpstreamFetch) -> Span:
+    connector = fetch.connector
+    department = connector.department_id
+    attributes = {
+        naming.DEPARTMENT: department,
+        naming.CONNECTOR_ID: getattr(connector, "connector_id", None) or type(connector).__name__,
+        naming.CONNECTOR_VERSION: str(connector.version),
+        naming.FETCH_OPERATION: fetch.operation,
+    }
+    name = f"{naming.DEPARTMENT_FETCH} {department}"
+    if isinstance(tracer, LeanTracer):
+        return tracer.start_child(trace.get_current_span(), name, attributes=attributes)
+    return tracer.start_span(name, attributes=attributes)
 
 
-def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, items: int | None) -> None:
-    span.set_attribute(naming.HTTP_CALLS, len(calls))
-    span.set_attribute(naming.RETRIES, len(calls) - len(set(calls)))  # the same request sent again
+def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, result: Any) -> None:
+    attributes: dict[str, Any] = {naming.HTTP_CALLS: len(calls),
+                                  naming.RETRIES: len(calls) - len(set(calls))}  # the same request sent again
+    items = _item_count(result)
     if items is not None:
-        span.set_attribute(naming.ITEM_COUNT, items)
+        attributes[naming.ITEM_COUNT] = items
     if failure is not None:
-        span.set_attribute(naming.ERROR_CODE, failure[0])
-        span.set_attribute(naming.ERROR_TYPE, failure[0])
+        attributes[naming.ERROR_CODE] = attributes[naming.ERROR_TYPE] = failure[0]
         span.set_status(StatusCode.ERROR, failure[1])
-    span.end()
+    span.set_attributes(attributes)
 
 
 def _item_count(result: Any) -> int | None:

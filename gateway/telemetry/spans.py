@@ -23,6 +23,7 @@ would any SDK span. Unsampled spans are the API's ``NonRecordingSpan``, as with 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from time import time_ns
@@ -31,11 +32,24 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Span, SpanLimits, SynchronousMultiSpanProcessor, TracerProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Span, SpanLimits, SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    INVALID_SPAN_ID,
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
@@ -46,11 +60,43 @@ _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _NOT_SAMPLED_RANDOM = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _LOCK = threading.Lock()
+_new = object.__new__
+_new_tuple = tuple.__new__
+_getrandbits = random.getrandbits
 logger = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's warnings about misuse, under the SDK's name
 
 
+def _noop(self: Any, span: Any, parent_context: Any = None) -> None:
+    pass
+
+
+def _does_nothing(method: Any) -> bool:
+    """True for a processor method whose body is empty (``pass``, a docstring, ``return None``)."""
+    code = getattr(method, "__code__", None)
+    return code is not None and code.co_code == _noop.__code__.co_code
+
+
+def _flags(sampled: bool, random_trace_id: bool) -> TraceFlags:
+    if sampled:
+        return _SAMPLED_RANDOM if random_trace_id else _SAMPLED
+    return _NOT_SAMPLED_RANDOM if random_trace_id else _NOT_SAMPLED
+
+
+def _span_context(trace_id: int, span_id: int, flags: TraceFlags, trace_state: TraceState) -> SpanContext:
+    """``SpanContext(trace_id, span_id, False, flags, trace_state)`` for ids known to be valid (a trace id taken from
+    a valid parent, a span id from the id generator): the tuple it is, without its checks."""
+    return _new_tuple(SpanContext, (trace_id, span_id, False, flags, trace_state, True))  # type: ignore[no-any-return]
+
+
+def _random_span_id() -> int:
+    span_id = _getrandbits(64)
+    while span_id == INVALID_SPAN_ID:
+        span_id = _getrandbits(64)
+    return span_id
+
+
 class LeanSpan(Span):
-    """An SDK span with cheap construction and attributes; see the module docstring."""
+    """An SDK span with cheap construction and attributes, made by ``LeanTracer`` (see the module docstring)."""
 
     _lock = _LOCK  # base-class methods (set_status, update_name, add_event …) take it around their change
     _events: Any = ()
@@ -65,45 +111,53 @@ class LeanSpan(Span):
     _instrumentation_info = None
     _dropped_attributes = 0
     _attributes: dict[str, Any]  # type: ignore[assignment]  # a plain dict (the SDK's: BoundedAttributes)
+    _tracer: LeanTracer
 
-    def __init__(self, tracer: LeanTracer, name: str, span_context: SpanContext, parent: SpanContext | None,
-                 kind: SpanKind, attributes: dict[str, Any], start_time: int) -> None:  # no super(): see above
-        self._name = name
-        self._context = span_context
-        self._parent = parent
-        self._kind = kind
-        self._attributes = attributes
-        self._start_time = start_time
-        self._resource = tracer.resource
-        self._instrumentation_scope = tracer.instrumentation_scope
-        self._span_processor = tracer.span_processor
-        self._limits = tracer.limits
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("LeanSpans are made by LeanTracer.start_span")
+
+    # What the SDK span keeps per span is the tracer's: read it from there (exporters read these once per span).
+    @property
+    def _resource(self) -> Resource:  # type: ignore[override]
+        return self._tracer.resource
+
+    @property
+    def _instrumentation_scope(self) -> InstrumentationScope | None:  # type: ignore[override]
+        return self._tracer.instrumentation_scope
+
+    @property
+    def _limits(self) -> SpanLimits:  # type: ignore[override]
+        return self._tracer.limits
 
     @property
     def dropped_attributes(self) -> int:
         return self._dropped_attributes
 
+    def get_span_context(self) -> SpanContext:
+        return self._context  # type: ignore[return-value]
+
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         if self._end_time is not None:
             logger.warning("Setting attribute on ended span.")
             return
-        if type(value) not in _PRIMITIVE_TYPES or self._limits.max_span_attribute_length is not None:
-            value = _clean_attribute_value(value, self._limits.max_span_attribute_length)
+        tracer = self._tracer
+        if type(value) not in _PRIMITIVE_TYPES or tracer.max_length is not None:
+            value = _clean_attribute_value(value, tracer.max_length)
         if not key or type(key) is not str:
             self._dropped_attributes += 1
             return
         attributes = self._attributes
-        if key not in attributes:
-            limit = self._limits.max_span_attributes
-            if limit is not None and len(attributes) >= limit:
-                if limit == 0:
-                    self._dropped_attributes += 1
-                    return
-                del attributes[next(iter(attributes))]  # like BoundedAttributes: the oldest goes
-                self._dropped_attributes += 1
+        if key not in attributes and len(attributes) >= tracer.max_attributes:
+            self._dropped_attributes += 1
+            if not attributes:  # a limit of 0
+                return
+            del attributes[next(iter(attributes))]  # like BoundedAttributes: the oldest goes
         attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if self._end_time is None and self._tracer.plain(self._attributes, attributes):
+            self._attributes.update(attributes)
+            return
         for key, value in attributes.items():
             self.set_attribute(key, value)
 
@@ -128,9 +182,13 @@ class LeanSpan(Span):
             logger.warning("Calling end() on an ended span.")
             return
         self._end_time = end_time if end_time is not None else time_ns()
-        processor = self._span_processor
-        processor._on_ending(self)
-        processor.on_end(self)  # ended, the span refuses changes: it is its own readable snapshot
+        tracer = self._tracer
+        if tracer.span_processor._span_processors is not tracer.processors:
+            tracer.refresh_processors()
+        for processor in tracer.ending:
+            processor._on_ending(self)
+        for processor in tracer.ended:
+            processor.on_end(self)  # ended, the span refuses changes: it is its own readable snapshot
 
 
 def lean_tracer(provider: TracerProvider, name: str, version: str | None = None) -> trace_api.Tracer:
@@ -142,41 +200,99 @@ def lean_tracer(provider: TracerProvider, name: str, version: str | None = None)
 
 class LeanTracer(trace_api.Tracer):
     """Makes ``LeanSpan``s with the sampler, id generator, resource, scope, limits and processors of an SDK tracer
-    from ``TracerProvider.get_tracer``; processors added to the provider later are seen (they share the provider's
-    multi-processor)."""
+    from ``TracerProvider.get_tracer``. Processors added to the provider later are seen: the provider's
+    multi-processor is read at every span start and end, and the processors whose ``on_start`` or ``_on_ending`` is
+    empty are not called."""
 
     def __init__(self, tracer: SdkTracer) -> None:
         self.sdk_tracer = tracer
         self.sampler = tracer.sampler
         self.resource = tracer.resource
-        self.span_processor: SynchronousMultiSpanProcessor = tracer.span_processor  # type: ignore[assignment]
         self.id_generator = tracer.id_generator
         self.instrumentation_scope = tracer._instrumentation_scope
         self.limits: SpanLimits = tracer._span_limits
+        self.max_length = self.limits.max_span_attribute_length
+        limit = self.limits.max_span_attributes
+        self.max_attributes: float = limit if limit is not None else float("inf")
         sampler = self.sampler
         # Below a local parent, a standard ParentBased sampler returns the parent's decision: no need to ask it.
         self.inherit_local = (isinstance(sampler, ParentBased) and sampler._local_parent_sampled is ALWAYS_ON
                               and sampler._local_parent_not_sampled is ALWAYS_OFF)
+        # The SDK's RandomIdGenerator, without its method call per id.
+        self.new_span_id = (_random_span_id if type(self.id_generator) is RandomIdGenerator
+                            else self.id_generator.generate_span_id)
+        self.span_processor: Any = tracer.span_processor
+        if not isinstance(self.span_processor, SynchronousMultiSpanProcessor):  # e.g. a concurrent one: as it is
+            self.span_processor = _Single(self.span_processor)
+        self.processors: tuple[SpanProcessor, ...] | None = None
+        self.starting: tuple[SpanProcessor, ...] = ()
+        self.ending: tuple[SpanProcessor, ...] = ()
+        self.ended: tuple[SpanProcessor, ...] = ()
+        self.refresh_processors()
+
+    def refresh_processors(self) -> None:
+        processors = self.span_processor._span_processors
+        self.starting = tuple(p for p in processors if not _does_nothing(type(p).on_start))
+        self.ending = tuple(p for p in processors if not _does_nothing(type(p)._on_ending))
+        self.ended = processors
+        self.processors = processors
+
+    def plain(self, attributes: dict[str, Any], more: Mapping[str, Any]) -> bool:
+        """Whether ``more`` can go into ``attributes`` as they are: primitive values, str keys, within the limits."""
+        if self.max_length is not None or len(attributes) + len(more) > self.max_attributes:
+            return False
+        for key, value in more.items():
+            if type(value) not in _PRIMITIVE_TYPES or type(key) is not str or not key:
+                return False
+        return True
 
     def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
                    attributes: types.Attributes = None, links: Sequence[Link] | None = (),
                    start_time: int | None = None, record_exception: bool = True,
                    set_status_on_exception: bool = True) -> trace_api.Span:
-        parent = trace_api.get_current_span(context).get_span_context()
-        if (links or not record_exception or not set_status_on_exception
-                or not self.sdk_tracer._is_enabled()):  # pragma: no cover - the gateway does not use these
+        if links or not record_exception or not set_status_on_exception or not self.sdk_tracer._is_enabled():
             return self.sdk_tracer.start_span(name, context, kind, attributes, links, start_time, record_exception,
                                               set_status_on_exception)
-        if parent.is_valid and not parent.is_remote and self.inherit_local:
-            flags = parent.trace_flags
-            if not flags & TraceFlags.SAMPLED:
-                return NonRecordingSpan(SpanContext(parent.trace_id, self.id_generator.generate_span_id(), False,
-                                                    _NOT_SAMPLED_RANDOM if flags.random_trace_id else _NOT_SAMPLED,
-                                                    parent.trace_state))
-            span_context = SpanContext(parent.trace_id, self.id_generator.generate_span_id(), False,
-                                       _SAMPLED_RANDOM if flags.random_trace_id else _SAMPLED, parent.trace_state)
-            return self._start(name, span_context, parent, kind, attributes, start_time, context)
-        return self._start_sampled(name, parent if parent.is_valid else None, context, kind, attributes, start_time)
+        return self.start_child(trace_api.get_current_span(context), name, kind, attributes, start_time, context)
+
+    def start_child(self, parent_span: trace_api.Span, name: str, kind: SpanKind = SpanKind.INTERNAL,
+                    attributes: types.Attributes = None, start_time: int | None = None,
+                    context: Context | None = None) -> trace_api.Span:
+        """``start_span`` with the parent span given (``context``, if given, is the context it came from)."""
+        # A LeanSpan parent is valid and local, and its flags are one of the four constants above.
+        parent: SpanContext = (parent_span._context if type(parent_span) is LeanSpan  # type: ignore[attr-defined,assignment]
+                               else parent_span.get_span_context())
+        if not (self.inherit_local and parent[5] and not parent[2]):  # is_valid, is_remote
+            if context is None and self.starting:
+                context = trace_api.set_span_in_context(parent_span)
+            return self._start_sampled(name, parent if parent.is_valid else None, context, kind, attributes,
+                                       start_time)
+        flags = parent[3]
+        if flags is not _SAMPLED and flags is not _SAMPLED_RANDOM:
+            flags = _flags(bool(flags & TraceFlags.SAMPLED), bool(flags & TraceFlags.RANDOM_TRACE_ID))
+            if flags is _NOT_SAMPLED or flags is _NOT_SAMPLED_RANDOM:
+                return NonRecordingSpan(_span_context(parent[0], self.new_span_id(), flags, parent[4]))
+        span: LeanSpan = _new(LeanSpan)
+        span._tracer = self
+        span._name = name
+        span._context = _span_context(parent[0], self.new_span_id(), flags, parent[4])
+        span._parent = parent
+        span._kind = kind
+        span._attributes = {}
+        if attributes:
+            if self.plain(span._attributes, attributes):
+                span._attributes.update(attributes)
+            else:
+                span.set_attributes(attributes)
+        span._start_time = start_time if start_time is not None else time_ns()
+        if self.span_processor._span_processors is not self.processors:
+            self.refresh_processors()
+        if self.starting:
+            if context is None:
+                context = trace_api.set_span_in_context(parent_span)
+            for processor in self.starting:
+                processor.on_start(span, parent_context=context)
+        return span
 
     def _start_sampled(self, name: str, parent: SpanContext | None, context: Context | None, kind: SpanKind,
                        attributes: types.Attributes, start_time: int | None) -> trace_api.Span:
@@ -188,31 +304,24 @@ class LeanTracer(trace_api.Tracer):
             trace_id = parent.trace_id
             random_trace_id = parent.trace_flags.random_trace_id
         result = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
-        sampled = result.decision.is_sampled()
-        flags = ((_SAMPLED_RANDOM if random_trace_id else _SAMPLED) if sampled
-                 else (_NOT_SAMPLED_RANDOM if random_trace_id else _NOT_SAMPLED))
-        span_context = SpanContext(trace_id, self.id_generator.generate_span_id(), False, flags, result.trace_state)
+        span_context = SpanContext(trace_id, self.new_span_id(), False,
+                                   _flags(result.decision.is_sampled(), random_trace_id), result.trace_state)
         if not result.decision.is_recording():
             return NonRecordingSpan(span_context)
-        return self._start(name, span_context, parent, kind, result.attributes, start_time, context)
-
-    def _start(self, name: str, span_context: SpanContext, parent: SpanContext | None, kind: SpanKind,
-               attributes: types.Attributes, start_time: int | None, context: Context | None) -> LeanSpan:
-        limits = self.limits
-        if attributes:
-            values = dict(attributes)
-            if (limits.max_span_attribute_length is not None
-                    or (limits.max_span_attributes is not None and len(values) > limits.max_span_attributes)
-                    or any(type(value) not in _PRIMITIVE_TYPES for value in values.values())):
-                values = {}
-                span = LeanSpan(self, name, span_context, parent, kind, values, 0)
-                span.set_attributes(attributes)
-            else:
-                span = LeanSpan(self, name, span_context, parent, kind, values, 0)
-        else:
-            span = LeanSpan(self, name, span_context, parent, kind, {}, 0)
+        span: LeanSpan = _new(LeanSpan)
+        span._tracer = self
+        span._name = name
+        span._context = span_context
+        span._parent = parent
+        span._kind = kind
+        span._attributes = {}
+        if result.attributes:
+            span.set_attributes(result.attributes)
         span._start_time = start_time if start_time is not None else time_ns()
-        self.span_processor.on_start(span, parent_context=context)
+        if self.span_processor._span_processors is not self.processors:
+            self.refresh_processors()
+        for processor in self.starting:
+            processor.on_start(span, parent_context=context)
         return span
 
     @_agnosticcontextmanager
@@ -228,3 +337,8 @@ class LeanTracer(trace_api.Tracer):
             yield current
 
 
+class _Single:
+    """A span processor that is not the SDK's synchronous multi-processor, looking like one with just itself."""
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self._span_processors = (processor,)

@@ -71,7 +71,8 @@ class TraceStore(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         # On the request path: an append, nothing else (the span is ended, so it no longer changes).
-        trace_id = span.context.trace_id if span.context is not None else 0
+        context = span._context  # what span.context returns, without the property call
+        trace_id = context[0] if context is not None else 0  # SpanContext is a tuple; [0] is its trace_id
         with self._lock:
             spans = self._traces.get(trace_id)
             if spans is None:
