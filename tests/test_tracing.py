@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -369,6 +370,7 @@ def test_lean_spans_are_sdk_spans_with_the_sdk_semantics() -> None:
     assert dict(root.attributes or {}) == {"a": 1, "list": ("x", "y")}  # sequences become tuples
     assert child.parent == root.context and child.context.trace_id == root.context.trace_id
     assert child.context.trace_flags.sampled and child.start_time == 10
+    assert json.loads(child.to_json())["attributes"] == {"c": 3.5, "d": True, "long": "x" * 8}  # the console exporter
 
 
 def test_lean_tracer_samples_like_parent_based_and_asks_other_samplers_every_time() -> None:

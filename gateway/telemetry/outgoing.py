@@ -25,9 +25,7 @@ ACTIVE_TRACER: ContextVar[Tracer | None] = ContextVar("yiwang_active_tracer", de
 HTTP_CALLS: ContextVar[list[str] | None] = ContextVar("yiwang_http_calls", default=None)
 PROPAGATOR = TraceContextTextMapPropagator()
 SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
-SECRET_PARAMETER = re.compile(SECRET_WORDS, re.IGNORECASE)
 SECRET_WORD = re.compile(SECRET_WORDS)  # in lower-case text: much faster than an IGNORECASE search
-ESCAPE_IN_NAME = re.compile(r"(?:^|&)[^=&%]*%")  # a parameter name with a percent escape (which could spell a word)
 REDACTED = "REDACTED"
 
 
@@ -96,12 +94,13 @@ def safe_url(url: httpx.URL) -> str:
     path, _, query = target.partition("?")
     if not query:
         return base + path
-    # A query without any of the words anywhere (names or values) and without an escape in a name has no name to
-    # redact, and is recorded as sent; only the others are taken apart.
-    if not SECRET_WORD.search(query.lower()) and ("%" not in query or not ESCAPE_IN_NAME.search(query)):
-        return base + target
-    parameters = []
-    for parameter in query.split("&"):
-        name, _, _ = parameter.partition("=")
-        parameters.append(f"{name}={REDACTED}" if SECRET_PARAMETER.search(unquote_plus(name)) else parameter)
-    return f"{base}{path}?{'&'.join(parameters)}"
+    parameters = query.split("&")
+    secret = [_is_secret(parameter.partition("=")[0]) for parameter in parameters]
+    if not any(secret):
+        return base + target  # as sent
+    return base + path + "?" + "&".join(f"{parameter.partition('=')[0]}={REDACTED}" if hidden else parameter
+                                         for parameter, hidden in zip(parameters, secret, strict=True))
+
+
+def _is_secret(name: str) -> bool:
+    return SECRET_WORD.search((unquote_plus(name) if "%" in name else name).lower()) is not None

@@ -1,23 +1,30 @@
 """A tracer that makes real OpenTelemetry SDK spans at a fraction of the SDK tracer's cost per span.
 
 ``opentelemetry.sdk.trace.Tracer.start_span`` spends most of its time on generality the gateway does not use: a
-sampler call per span (``ParentBased`` only repeats the parent's decision below the root), a locked
-``BoundedAttributes`` that re-validates every value, two locked ``BoundedList``s for events and links that are
-nearly always empty, a lock per span, and a second object (``_readable_span()``) built for the processors at the end.
+sampler call per span (``ParentBased`` only repeats the parent's decision below the root), a context lookup for the
+parent, a re-validated ``SpanContext``, a locked ``BoundedAttributes`` that re-validates every value, two locked
+``BoundedList``s for events and links that are nearly always empty, a lock per span, calls into every processor's
+empty ``on_start``/``_on_ending``, and a second object (``_readable_span()``) built for the processors at the end.
 ``LeanTracer`` wraps the SDK tracer the provider hands out and makes ``LeanSpan``s instead:
 
 * the sampler runs for spans without a local parent (the request span: a new trace or an incoming ``traceparent``)
   — or for every span when the provider's sampler is not a standard ``ParentBased`` one; below a local parent the
-  span takes the parent's decision, exactly what ``ParentBased`` returns there;
+  span takes the parent's decision, exactly what ``ParentBased`` returns there. ``start_child`` takes the parent
+  span itself, so the gateway's own spans skip the context lookup too;
+* the ``SpanContext`` of a child is built as the tuple it is (its trace id comes from a valid parent, its span id
+  from the id generator, so there is nothing to check);
 * attributes live in a plain dict: values of the primitive types (what the gateway's spans carry) are stored as
   given, anything else goes through the SDK's own cleaning; the span limits (count, string length) still hold;
-* events and links are created on first use; one lock for all lean spans (the gateway touches a span from one thread);
-* ``end`` hands the span itself to the span processors: once ended it refuses every change, so it *is* the readable
-  snapshot.
+* resource, scope and limits are the tracer's (read through it), events and links are created on first use, and
+  one lock serves all lean spans (the base class's methods take it; the gateway touches a span from one thread);
+* processors whose ``on_start`` or ``_on_ending`` is empty (the SDK's batch and simple processors, the trace store)
+  are not called; ``end`` hands the span itself to ``on_end``: once ended it refuses every change, so it *is* the
+  readable snapshot.
 
 A ``LeanSpan`` is an ``opentelemetry.sdk.trace.Span`` (and so a ``ReadableSpan``): the provider's processors — the
 trace store, ``BatchSpanProcessor`` with the OTLP exporter, ``SimpleSpanProcessor`` in tests — receive it as they
-would any SDK span. Unsampled spans are the API's ``NonRecordingSpan``, as with the SDK tracer.
+would any SDK span. Unsampled spans are the API's ``NonRecordingSpan``, as with the SDK tracer. Links, a disabled
+tracer or ``record_exception=False`` go to the SDK tracer as they are.
 """
 
 from __future__ import annotations
