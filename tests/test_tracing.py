@@ -456,3 +456,36 @@ async def test_the_store_keeps_the_spans_the_exporters_get(mock_departments: Moc
         assert stored["attributes"] == {k: list(v) if isinstance(v, tuple) else v
                                         for k, v in (span.attributes or {}).items()}
         assert stored["durationMs"] == ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+
+
+def test_lean_tracer_calls_the_processors_that_do_something_and_sees_new_ones() -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from gateway.telemetry.spans import LeanTracer, lean_tracer
+
+    class Watching(SpanProcessor):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str, object]] = []
+
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            self.seen.append(("start", span.name, trace.get_current_span(parent_context)))
+
+        def _on_ending(self, span: Any) -> None:
+            self.seen.append(("ending", span.name, span.end_time is not None))
+
+        def on_end(self, span: Any) -> None:
+            self.seen.append(("end", span.name, span.end_time is not None))
+
+    provider, exporter = lean_provider()
+    tracer = lean_tracer(provider, "test")
+    assert isinstance(tracer, LeanTracer) and tracer.starting == () and tracer.ending == ()  # nothing to call
+    root = tracer.start_span("root")
+    watching = Watching()
+    provider.add_span_processor(watching)  # after the tracer was made, while a span is open
+    child = tracer.start_child(root, "child")
+    child.end()
+    root.end()
+    assert watching.seen == [("start", "child", root), ("ending", "child", True), ("end", "child", True),
+                             ("ending", "root", True), ("end", "root", True)]
+    assert [s.name for s in exporter.get_finished_spans()] == ["child", "root"]
