@@ -61,10 +61,7 @@ class RequestContext:
         self.request = request
         self.now = datetime.now(CHINA_TZ)
         self.failures = UpstreamFailures()
-        self._components = DataLoader(self._load_components, max_batch_size=ID_BATCH_SIZE * 10)
-        self._events = DataLoader(self._load_events)
-        self._events_by_component = DataLoader(self._load_events_by_component)
-        self._alerts_by_component = DataLoader(self._load_alerts_by_component)
+        self._loaders: dict[str, DataLoader[str, Any]] = {}  # made on first use: most requests join nothing
         self._health: dict[str, Awaitable[str | None]] = {}
 
     def fetch(self, connector: Connector, operation: str, *args: Any) -> UpstreamFetch:
@@ -84,27 +81,34 @@ class RequestContext:
         connector = self.connectors.for_component_id(component_id)
         if connector is not None:
             self.access.departments((connector.department_id,))
-        record = await self._load_reporting(self._components, component_id, info)
+        record = await self._load_reporting(self._loader("components"), component_id, info)
         if record is not None and not self._keep(connector.department_id if connector else "?", record):
             return None
         return record
 
     async def event_by_id(self, event_id: str, info: Any = None) -> EventRecord | None:
         self.access.require("events")
-        record: EventRecord | None = await self._load_reporting(self._events, event_id, info)
+        record: EventRecord | None = await self._load_reporting(self._loader("events"), event_id, info)
         if record is not None:
             self.access.check_region(record.region_code, f"case {event_id}")
         return record
 
     async def events_for_component(self, component_id: str, info: Any = None) -> list[EventRecord]:
         self.access.require("events")
-        records = await self._load_reporting(self._events_by_component, component_id, info) or []
+        records = await self._load_reporting(self._loader("events_by_component"), component_id, info) or []
         return [r for r in records if self._keep("citymgmt", r)]
 
     async def alerts_for_component(self, component_id: str, info: Any = None) -> list[AlertRecord]:
         self.access.require("alerts")
-        records = await self._load_reporting(self._alerts_by_component, component_id, info) or []
+        records = await self._load_reporting(self._loader("alerts_by_component"), component_id, info) or []
         return [r for r in records if self._keep("citymgmt", r)]
+
+    def _loader(self, name: str) -> DataLoader[str, Any]:
+        loader = self._loaders.get(name)
+        if loader is None:
+            batch_size = ID_BATCH_SIZE * 10 if name == "components" else None
+            loader = self._loaders[name] = DataLoader(getattr(self, f"_load_{name}"), max_batch_size=batch_size)
+        return loader
 
     def _keep(self, department: str, record: ComponentRecord | EventRecord | AlertRecord | RegionStats) -> bool:
         """Defence in depth: a department that answers outside the scope has those rows removed and logged."""

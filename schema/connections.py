@@ -27,8 +27,20 @@ def _cursors(page: Any, info: strawberry.Info) -> Iterable[str]:
     return page.cursors() if selected else [""] * len(page.items)
 
 
+class _PageInfoOf(PageInfo):
+    """PageInfo whose end cursor (an HMAC) is computed only when selected."""
+
+    def __init__(self, page: Any) -> None:
+        self.has_next_page = page.has_next
+        self._page = page
+
+    @property
+    def end_cursor(self) -> str | None:  # type: ignore[override]
+        return self._page.end_cursor()  # type: ignore[no-any-return]
+
+
 def page_info(page: Any) -> PageInfo:
-    return PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor())
+    return _PageInfoOf(page)
 
 
 @strawberry.type
