@@ -16,6 +16,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
+from connectors.direct import DepartmentClient, DirectPath
 from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.telemetry.outgoing import TracedTransport
 
@@ -40,12 +41,15 @@ def make_client(base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, transpor
     else:
         raise ValueError(f"unknown transport {transport!r}: use 'aiohttp' or 'httpx'")
     kwargs["transport"] = TracedTransport(inner)  # the http.fetch span and the traceparent header
-    return httpx.AsyncClient(
+    client = DepartmentClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_s, connect=min(DEFAULT_CONNECT_TIMEOUT_S, timeout_s)),
         limits=limits,
         **kwargs,
     )
+    if isinstance(inner, AiohttpTransport) and not kwargs.keys() & {"auth", "event_hooks", "cookies"}:
+        client.direct = DirectPath(inner, client.base_url, client.timeout, client.headers)
+    return client
 
 
 @contextmanager
@@ -76,11 +80,16 @@ async def send(
     request_headers = dict(headers or {})
     if content is not None:
         request_headers.setdefault("content-type", "application/json")
+    direct = getattr(client, "direct", None)
     try:
-        response = await client.request(
-            method, url, params=params, headers=request_headers, content=content, data=data,
-            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-        )
+        if direct is not None and auth is None and data is None and client.auth is None and not (
+                client.event_hooks["request"] or client.event_hooks["response"]):
+            response = await direct.request(method, url, params=params, headers=request_headers, content=content)
+        else:
+            response = await client.request(
+                method, url, params=params, headers=request_headers, content=content, data=data,
+                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+            )
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(department, f"{department}: no answer within the timeout") from exc
     except httpx.TransportError as exc:

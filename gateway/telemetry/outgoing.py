@@ -1,7 +1,8 @@
 """The outgoing HTTP call to a department: one ``http.fetch`` span per request, and the W3C ``traceparent`` (and
 ``tracestate``) header that carries the trace into the department system.
 
-``connectors.http.make_client`` wraps every connector's transport in ``TracedTransport``. The transport does not know
+``connectors.http.make_client`` wraps every connector's transport in ``TracedTransport`` (its clients' direct path,
+``connectors.direct``, traces with the same functions). The transport does not know
 the app: the tracing middleware puts the app's tracer in ``ACTIVE_TRACER`` for the request, and the department fetch
 span puts a list in ``HTTP_CALLS`` to count the calls (and repeats: retries) it made. Without a tracer the wrapper
 just forwards the request.
@@ -10,6 +11,7 @@ just forwards the request.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from urllib.parse import unquote_plus
 
@@ -37,36 +39,61 @@ class TracedTransport(httpx.AsyncBaseTransport):
         tracer = ACTIVE_TRACER.get()
         if tracer is None:
             return await self.inner.handle_async_request(request)
-        parent = trace.get_current_span()
-        if parent.is_recording():
-            span = _start(tracer, parent, _attributes(request))
-        else:  # an unsampled trace: the span only carries the trace on; no URL to clean up
-            span = _start(tracer, parent, None)
-            if span.is_recording():  # a sampler that samples below an unsampled parent
-                span.set_attributes(_attributes(request))
-        # What TraceContextTextMapPropagator.inject writes, without looking the span up in a context again.
-        span_context = span.get_span_context()
-        request.headers["traceparent"] = (f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-                                          f"{span_context.trace_flags:02x}")
-        if span_context.trace_state:
-            request.headers["tracestate"] = span_context.trace_state.to_header()
+        span = start_fetch_span(tracer, request.method, lambda: _attributes(request))
+        request.headers.update(trace_headers(span))
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
-            span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
-            span.set_attribute(naming.ERROR_TYPE, type(exc).__name__)
-            span.end()
+            end_fetch_span(span, error=exc)
             raise
-        status = response.status_code
-        span.set_attribute(naming.HTTP_STATUS, status)
-        if status >= 400:
-            span.set_status(StatusCode.ERROR, f"HTTP {status}")
-            span.set_attribute(naming.ERROR_TYPE, str(status))
-        span.end()
+        end_fetch_span(span, status=response.status_code)
         return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def start_fetch_span(tracer: Tracer, method: str, attributes: Callable[[], dict[str, str | int]]) -> trace.Span:
+    """The ``http.fetch`` span of one outgoing request, under the current span; ``attributes`` is called only for a
+    recorded span (an unsampled trace's span just carries the trace on: no URL to clean up)."""
+    parent = trace.get_current_span()
+    if parent.is_recording():
+        return _start(tracer, parent, attributes())
+    span = _start(tracer, parent, None)
+    if span.is_recording():  # a sampler that samples below an unsampled parent
+        span.set_attributes(attributes())
+    return span
+
+
+def trace_headers(span: trace.Span) -> dict[str, str]:
+    """What TraceContextTextMapPropagator.inject writes, without looking the span up in a context again."""
+    span_context = span.get_span_context()
+    headers = {"traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+                              f"{span_context.trace_flags:02x}"}
+    if span_context.trace_state:
+        headers["tracestate"] = span_context.trace_state.to_header()
+    return headers
+
+
+def end_fetch_span(span: trace.Span, *, status: int | None = None, error: BaseException | None = None) -> None:
+    if error is not None:
+        span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+        span.set_attribute(naming.ERROR_TYPE, type(error).__name__)
+    elif status is not None:
+        span.set_attribute(naming.HTTP_STATUS, status)
+        if status >= 400:
+            span.set_status(StatusCode.ERROR, f"HTTP {status}")
+            span.set_attribute(naming.ERROR_TYPE, str(status))
+    span.end()
+
+
+def fetch_attributes(method: str, full_url: str, host: str, port: int) -> dict[str, str | int]:
+    """The ``http.fetch`` attributes; the call is also counted for the department fetch span (retries)."""
+    calls = HTTP_CALLS.get()
+    if calls is not None:
+        calls.append(f"{method} {full_url}")
+    return {naming.HTTP_METHOD: method, naming.URL_FULL: full_url, naming.SERVER_ADDRESS: host,
+            naming.SERVER_PORT: port}
 
 
 def _start(tracer: Tracer, parent: trace.Span, attributes: dict[str, str | int] | None) -> trace.Span:
@@ -77,12 +104,8 @@ def _start(tracer: Tracer, parent: trace.Span, attributes: dict[str, str | int] 
 
 def _attributes(request: httpx.Request) -> dict[str, str | int]:
     url = request.url
-    full_url = safe_url(url)
-    calls = HTTP_CALLS.get()
-    if calls is not None:
-        calls.append(f"{request.method} {full_url}")
-    return {naming.HTTP_METHOD: request.method, naming.URL_FULL: full_url, naming.SERVER_ADDRESS: url.host,
-            naming.SERVER_PORT: url.port or (443 if url.scheme == "https" else 80)}
+    return fetch_attributes(request.method, safe_url(url), url.host,
+                            url.port or (443 if url.scheme == "https" else 80))
 
 
 def safe_url(url: httpx.URL) -> str:

@@ -1,0 +1,109 @@
+"""Department clients on aiohttp's pool send plain requests directly: the same answers and errors as httpx's path,
+traced the same way, and httpx's full path for what it alone handles (per-request auth, forms, event hooks)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.http import make_client, send
+from gateway.exceptions import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from tests.conftest import MockDepartments
+
+PARAMS = {"district_codes": "370811,370812", "type_codes": "0113", "page": 2, "size": 7}
+
+
+def _forbid_httpx_path(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    taken: list[str] = []
+
+    async def request(self: httpx.AsyncClient, method: str, url: Any, **kwargs: Any) -> httpx.Response:
+        taken.append(str(url))
+        return await original(self, method, url, **kwargs)
+
+    original = httpx.AsyncClient.request
+    monkeypatch.setattr(httpx.AsyncClient, "request", request)
+    return taken
+
+
+async def test_a_plain_request_takes_the_direct_path_and_answers_like_httpx(
+        mock_departments: MockDepartments, monkeypatch: pytest.MonkeyPatch) -> None:
+    direct_client = make_client(mock_departments.url("water"))
+    httpx_client = make_client(mock_departments.url("water"), transport="httpx")
+    assert direct_client.direct is not None and getattr(httpx_client, "direct", None) is None
+    taken = _forbid_httpx_path(monkeypatch)
+    try:
+        since = mock_departments.total("water")
+        direct = await send(direct_client, "water", "GET", "/api/v1/facilities", params=PARAMS)
+        assert taken == []
+        plain = await send(httpx_client, "water", "GET", "/api/v1/facilities", params=PARAMS)
+        assert len(taken) == 1
+    finally:
+        await direct_client.aclose()
+        await httpx_client.aclose()
+    assert direct.status_code == plain.status_code == 200
+    assert direct.content == plain.content and direct.json()["data"]["total"] > 7
+    assert direct.headers["content-type"] == plain.headers["content-type"]
+    sent = mock_departments.requests_since("water", since)
+    assert len(sent) == 2 and sent[0]["query"] == sent[1]["query"]  # the same query string, byte for byte
+
+
+async def test_direct_path_errors_are_the_upstream_errors(mock_departments: MockDepartments) -> None:
+    client = make_client(mock_departments.url("water"), timeout_s=0.5)
+    try:
+        with pytest.raises(UpstreamBadResponse):
+            await send(client, "water", "GET", "/api/v1/facilities", params={"size": "0"})  # the dialect's 400
+        mock_departments.set_faults("water", down=True)
+        with pytest.raises(UpstreamUnavailable):
+            await send(client, "water", "GET", "/api/v1/health")
+        mock_departments.set_faults("water", latency_ms=2000)
+        with pytest.raises(UpstreamTimeout):
+            await send(client, "water", "GET", "/api/v1/health")
+    finally:
+        mock_departments.reset()
+        await client.aclose()
+    refused = make_client("http://127.0.0.1:9")  # nothing listens on the discard port
+    try:
+        with pytest.raises(UpstreamUnavailable):
+            await send(refused, "water", "GET", "/api/v1/health")
+    finally:
+        await refused.aclose()
+
+
+async def test_auth_forms_and_hooks_take_httpx_path(mock_departments: MockDepartments,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    hooked = make_client(mock_departments.url("water"), event_hooks={"request": [hook]})
+    plain = make_client(mock_departments.url("water"))
+    taken = _forbid_httpx_path(monkeypatch)
+    try:
+        assert hooked.direct is None
+        await send(hooked, "water", "GET", "/api/v1/health")
+        await send(plain, "water", "GET", "/api/v1/health", auth=("user", "secret"))
+        with pytest.raises(UpstreamBadResponse):
+            await send(plain, "water", "POST", "/api/v1/health", data={"a": "b"})
+        plain.event_hooks = {"request": [hook], "response": []}  # hooks added later are honoured too
+        await send(plain, "water", "GET", "/api/v1/health")
+    finally:
+        await hooked.aclose()
+        await plain.aclose()
+    assert len(taken) == 4 and seen == ["/api/v1/health", "/api/v1/health"]
+
+
+async def test_concurrent_direct_requests_share_one_pool(mock_departments: MockDepartments) -> None:
+    client = make_client(mock_departments.url("water"))
+    try:
+        answers = await asyncio.gather(*(send(client, "water", "GET", "/api/v1/health") for _ in range(20)))
+        assert client.direct is not None
+        session = client.direct._session()
+        assert session is client.direct._session()
+    finally:
+        await client.aclose()
+    assert all(answer.status_code == 200 for answer in answers)
+    assert session.closed  # closing the client closed the shared pool
