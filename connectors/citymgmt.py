@@ -13,13 +13,13 @@ Evaluation statistics come from ``/api/stats``: one call with the districts (``s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, TypeVar
 
 from connectors.base import Connector
+from connectors.concurrency import gather
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import get_json, translating
 from connectors.records import (
@@ -361,7 +361,7 @@ class CityManagementConnector(Connector):
     async def get_events(self, ids: Sequence[str]) -> list[EventRecord]:
         wanted = sorted({case_id for case_id in ids if len(case_id) == CASE_ID_LENGTH and case_id.isdigit()})
         chunks = [wanted[i: i + BATCH_CHUNK] for i in range(0, len(wanted), BATCH_CHUNK)]
-        pages = await asyncio.gather(*(self._fetch(CASES_BATCH_PATH, {"ajbh": ",".join(chunk)})
+        pages = await gather(*(self._fetch(CASES_BATCH_PATH, {"ajbh": ",".join(chunk)})
                                        for chunk in chunks))
         with translating(self.department_id):
             return [event_record(row) for _, rows in pages for row in rows]
@@ -410,7 +410,7 @@ class CityManagementConnector(Connector):
         count = min(max(first, 0), MAX_PAGE_SIZE)
         # With nothing to read, one single-row page still tells the total.
         plan = plan_pages(offset, count) if count else PagePlan(1, (1,))
-        answers = await asyncio.gather(*(
+        answers = await gather(*(
             self._fetch(path, {**params, "pageNo": str(page), "pageSize": str(plan.size)})
             for page in plan.pages))
         total = answers[0][0]

@@ -9,7 +9,6 @@ times are naive Asia/Shanghai; "-" or an empty element is a missing value.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple
@@ -18,6 +17,7 @@ from xml.etree.ElementTree import Element
 import httpx
 
 from connectors.base import DEFAULT_REGIONS, Connector
+from connectors.concurrency import gather
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import DEFAULT_TIMEOUT_S, get_xml, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
@@ -87,7 +87,7 @@ class EnvironmentConnector(Connector):
     async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
         wanted = sorted({i for i in ids if _is_own_station_code(i)})
         chunks = [wanted[start: start + IDS_PER_CALL] for start in range(0, len(wanted), IDS_PER_CALL)]
-        results = await asyncio.gather(*(self._fetch_by_codes(chunk) for chunk in chunks))
+        results = await gather(*(self._fetch_by_codes(chunk) for chunk in chunks))
         return [record for chunk in results for record in chunk]
 
     async def search_components(
@@ -98,7 +98,7 @@ class EnvironmentConnector(Connector):
         if filters is None:  # an empty list filter matches nothing
             return SearchPage(items=[], positions=[], total=0, has_more=False)
         wanted = min(max(first, 0), self.max_page_size)
-        pages = await asyncio.gather(*(
+        pages = await gather(*(
             self._fetch_page(filters, page_index, page_size)
             for page_index, page_size in _covering_pages(start, max(wanted, 1), self.max_page_size)
         ))

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors.base import Connector
+from connectors.concurrency import gather
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import parse_json, send, translating
 from connectors.records import (
@@ -178,7 +179,7 @@ class HousingConnector(Connector):
     async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
         wanted = list(dict.fromkeys(i for i in ids if self._is_own_id(i)))
         chunks = [wanted[start: start + MAX_BATCH_IDS] for start in range(0, len(wanted), MAX_BATCH_IDS)]
-        payloads = await asyncio.gather(*(
+        payloads = await gather(*(
             self._get(OBJECTS_PATH, {"ids": ",".join(chunk)}) for chunk in chunks))
         found = {record.id: record for payload in payloads for record in _page(payload, expected_offset=0)[0]}
         return [found[i] for i in wanted if i in found]
@@ -192,7 +193,7 @@ class HousingConnector(Connector):
             return SearchPage(items=[], positions=[], total=0, has_more=False)
         path, params = _search_request(query, classes)
         limits = _page_limits(max(0, first))
-        payloads = await asyncio.gather(*(
+        payloads = await gather(*(
             self._get(path, {**params, "offset": start + skip, "limit": limit}) for skip, limit in limits))
         items: list[ComponentRecord] = []
         total = 0

@@ -8,7 +8,6 @@ anywhere inside a page.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ import httpx
 import orjson
 
 from connectors.base import Connector
+from connectors.concurrency import gather
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.http import get_json, post_json, translating
 from connectors.records import (
@@ -262,7 +262,7 @@ class TransportConnector(Connector):
     async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
         unique = list(dict.fromkeys(ids))
         chunks = [unique[start: start + BATCH_SIZE] for start in range(0, len(unique), BATCH_SIZE)]
-        answers = await asyncio.gather(*(self._batch_get(chunk) for chunk in chunks))
+        answers = await gather(*(self._batch_get(chunk) for chunk in chunks))
         return [record for answer in answers for record in answer]
 
     async def _batch_get(self, ids: list[str]) -> list[ComponentRecord]:

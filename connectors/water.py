@@ -9,13 +9,13 @@ twice the window, else with two concurrent pages.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from connectors.base import Connector
+from connectors.concurrency import gather
 from connectors.geo import Gcj02Batch, wgs84_to_gcj02
 from connectors.http import get_json, translating
 from connectors.records import (
@@ -207,7 +207,7 @@ class WaterConnector(Connector):
     async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
         wanted = [i for i in dict.fromkeys(ids) if is_component_id(i) and i[6:10] in self.component_classes]
         chunks = [wanted[start: start + BATCH_CHUNK] for start in range(0, len(wanted), BATCH_CHUNK)]
-        answers = await asyncio.gather(
+        answers = await gather(
             *(self._records(BATCH_PATH, {"codes": _csv(chunk)}) for chunk in chunks))
         by_id = {record.id: record for records, _ in answers for record in records}
         return [by_id[i] for i in wanted if i in by_id]
@@ -220,7 +220,7 @@ class WaterConnector(Connector):
         if filters is None or first <= 0:
             return await self._empty_or_count(filters, offset)
         calls = plan_window(offset, first)
-        answers = await asyncio.gather(*(
+        answers = await gather(*(
             self._records(FACILITIES_PATH, {**filters, "page": call.page, "size": call.size})
             for call in calls))
         window: list[ComponentRecord] = []

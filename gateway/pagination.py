@@ -9,7 +9,6 @@ with HMAC, and they name the filter they were made for: a cursor replayed with a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import bisect
 import hashlib
@@ -20,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from connectors.concurrency import gather
 from connectors.records import SearchPage
 from gateway.exceptions import UpstreamError, UserInputError
 
@@ -146,7 +146,7 @@ async def merge_walk(
     totals = {d: start.totals.get(d, 0) for d in departments if positions[d] == DONE} if start else {}
 
     async def refill(names: Sequence[str], wanted: int) -> None:
-        results = await asyncio.gather(*(fetch(d, _resume(d, buffers, positions), max(wanted, 1)) for d in names))
+        results = await gather(*(fetch(d, _resume(d, buffers, positions), max(wanted, 1)) for d in names))
         for name, result in zip(names, results, strict=True):
             if isinstance(result, UpstreamError):
                 on_failure(result)
