@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -31,7 +31,7 @@ from connectors.records import (
     Organization,
     SearchPage,
 )
-from gateway.exceptions import UpstreamUnavailable, UserInputError
+from gateway.exceptions import UpstreamCredentialsRejected, UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "housing"
 TOKEN_PATH = "/oauth/token"
@@ -138,22 +138,6 @@ class TokenSource:
         return value
 
 
-class BearerAuth(httpx.Auth):
-    """Adds the current token; on a 401 renews the token once and retries."""
-
-    def __init__(self, tokens: TokenSource) -> None:
-        self._tokens = tokens
-
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self._tokens.current()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == HTTP_UNAUTHORIZED:
-            token = await self._tokens.replace(token)
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
-
-
 # --- the connector ------------------------------------------------------------------------------------------
 class HousingConnector(Connector):
     department_id = DEPARTMENT_ID
@@ -173,8 +157,8 @@ class HousingConnector(Connector):
         **base_kwargs: Any,
     ) -> None:
         super().__init__(client, **base_kwargs)
-        self._auth = BearerAuth(TokenSource(client, client_id=client_id, client_secret=client_secret,
-                                            clock=clock, refresh_margin_s=token_refresh_margin_s))
+        self._tokens = TokenSource(client, client_id=client_id, client_secret=client_secret, clock=clock,
+                                   refresh_margin_s=token_refresh_margin_s)
 
     async def get_components(self, ids: Sequence[str]) -> list[ComponentRecord]:
         wanted = list(dict.fromkeys(i for i in ids if self._is_own_id(i)))
@@ -215,7 +199,17 @@ class HousingConnector(Connector):
             raise UpstreamUnavailable(DEPARTMENT_ID, f"{DEPARTMENT_ID}: reports status {status!r}")
 
     async def _get(self, path: str, params: Mapping[str, Any] | None) -> Any:
-        response = await send(self.client, DEPARTMENT_ID, "GET", path, params=params, auth=self._auth)
+        """GET with the current bearer token; a 401 (revoked, or expired early) renews it once and retries."""
+        token = await self._tokens.current()
+        try:
+            response = await send(self.client, DEPARTMENT_ID, "GET", path, params=params,
+                                  headers={"Authorization": f"Bearer {token}"})
+        except UpstreamCredentialsRejected as rejected:
+            if rejected.status != HTTP_UNAUTHORIZED:
+                raise
+            token = await self._tokens.replace(token)
+            response = await send(self.client, DEPARTMENT_ID, "GET", path, params=params,
+                                  headers={"Authorization": f"Bearer {token}"})
         return parse_json(DEPARTMENT_ID, response)
 
     def _is_own_id(self, component_id: str) -> bool:

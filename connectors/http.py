@@ -17,7 +17,13 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 
 from connectors.direct import DepartmentClient, DirectPath
-from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.exceptions import (
+    UpstreamBadResponse,
+    UpstreamCredentialsRejected,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.telemetry.outgoing import TracedTransport
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -97,8 +103,8 @@ async def send(
     if response.status_code >= 500:
         raise UpstreamUnavailable(department, f"{department}: answered HTTP {response.status_code}")
     if response.status_code in (401, 403):
-        raise UpstreamUnavailable(department, f"{department}: rejected the gateway's credentials "
-                                              f"(HTTP {response.status_code})")
+        raise UpstreamCredentialsRejected(department, f"{department}: rejected the gateway's credentials "
+                                                      f"(HTTP {response.status_code})", status=response.status_code)
     if response.status_code >= 400:
         raise UpstreamBadResponse(department, f"{department}: refused the request (HTTP {response.status_code})")
     return response

@@ -8,6 +8,7 @@ YiwangError
 ├── UpstreamError ............. (abstract)            a department system failed; carries ``department``
 │   ├── UpstreamTimeout ....... UPSTREAM_TIMEOUT      no answer within the connector's timeout
 │   ├── UpstreamUnavailable ... UPSTREAM_UNAVAILABLE  refused connection, 5xx, rejected credentials
+│   │   └── UpstreamCredentialsRejected   the department answered 401/403 (a connector may renew and retry)
 │   └── UpstreamBadResponse ... UPSTREAM_BAD_RESPONSE an answer that does not parse or does not fit the dialect
 ├── RequestRejected ........... (HTTP level, before GraphQL runs)
 │   ├── PayloadTooLarge ....... PAYLOAD_TOO_LARGE     body over the configured limit (413)
@@ -72,6 +73,12 @@ class UpstreamTimeout(UpstreamError):
 
 class UpstreamUnavailable(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamCredentialsRejected(UpstreamUnavailable):
+    def __init__(self, department: str, message: str, *, status: int) -> None:
+        super().__init__(department, message)
+        self.status = status  # 401 or 403, for the connector; not shown to clients
 
 
 class UpstreamBadResponse(UpstreamError):
