@@ -28,6 +28,7 @@ from gateway.telemetry.outgoing import (
     ACTIVE_TRACER,
     end_fetch_span,
     fetch_attributes,
+    safe_target,
     safe_url,
     start_fetch_span,
     trace_headers,
@@ -61,6 +62,7 @@ class DirectPath:
                                               connect=timeout.pool)
         self._headers = dict(headers)
         self._credentials_in_base = bool(base_url.userinfo)
+        self._safe_base = safe_url(base_url).rstrip("/")
 
     def _session(self) -> aiohttp.ClientSession:
         session = self._transport.client
@@ -102,8 +104,12 @@ class DirectPath:
         return httpx.Response(status, headers=kept, content=body)
 
     def _attributes(self, method: str, target: str) -> dict[str, str | int]:
-        full_url = safe_url(httpx.URL(target)) if "?" in target or self._credentials_in_base else target
-        return fetch_attributes(method, full_url, self._host, self._port)
+        if self._credentials_in_base or not target.startswith(self._base + "/"):  # rare: parse it
+            url = httpx.URL(target)
+            return fetch_attributes(method, safe_url(url), url.host,
+                                    url.port or (443 if url.scheme == "https" else 80))
+        return fetch_attributes(method, self._safe_base + safe_target(target[len(self._base):]), self._host,
+                                self._port)
 
 
 class DepartmentClient(httpx.AsyncClient):

@@ -107,3 +107,17 @@ async def test_concurrent_direct_requests_share_one_pool(mock_departments: MockD
         await client.aclose()
     assert all(answer.status_code == 200 for answer in answers)
     assert session.closed  # closing the client closed the shared pool
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:9701", "http://127.0.0.1:9701/gis/", "http://u:pw@h.example"])
+def test_span_attributes_name_the_url_as_httpx_would_and_hide_credentials(base: str) -> None:
+    from gateway.telemetry.outgoing import _attributes
+
+    client = make_client(base)
+    assert client.direct is not None
+    params = {"district_codes": "370811,370812", "api_key": "S3CRET", "名称": "井 盖"}
+    target = client.direct._target("/api/v1/facilities", params)
+    direct = client.direct._attributes("GET", target)
+    via_httpx = _attributes(client.build_request("GET", "/api/v1/facilities", params=params))
+    assert direct == via_httpx
+    assert "S3CRET" not in str(direct) and "pw" not in str(direct)

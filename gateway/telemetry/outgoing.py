@@ -113,16 +113,20 @@ def safe_url(url: httpx.URL) -> str:
     credential-like query parameters replaced."""
     port = url.port
     base = f"{url.scheme}://{url.host}:{port}" if port else f"{url.scheme}://{url.host}"
-    target = url.raw_path.decode("ascii")
+    return base + safe_target(url.raw_path.decode("ascii"))
+
+
+def safe_target(target: str) -> str:
+    """A request target (percent-encoded path and query) with the values of credential-like parameters replaced."""
     path, _, query = target.partition("?")
     if not query:
-        return base + path
+        return path
     parameters = query.split("&")
     secret = [_is_secret(parameter.partition("=")[0]) for parameter in parameters]
     if not any(secret):
-        return base + target  # as sent
-    return base + path + "?" + "&".join(f"{parameter.partition('=')[0]}={REDACTED}" if hidden else parameter
-                                         for parameter, hidden in zip(parameters, secret, strict=True))
+        return target  # as sent
+    return path + "?" + "&".join(f"{parameter.partition('=')[0]}={REDACTED}" if hidden else parameter
+                                 for parameter, hidden in zip(parameters, secret, strict=True))
 
 
 def _is_secret(name: str) -> bool:
