@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from connectors.http import make_client, send
@@ -121,3 +122,45 @@ def test_span_attributes_name_the_url_as_httpx_would_and_hide_credentials(base: 
     via_httpx = _attributes(client.build_request("GET", "/api/v1/facilities", params=params))
     assert direct == via_httpx
     assert "S3CRET" not in str(direct) and "pw" not in str(direct)
+
+
+async def test_compressed_and_chunked_answers_arrive_decoded_like_httpx() -> None:
+    """A department behind a proxy that gzips and streams: the direct path hands over the same decoded bytes."""
+    import gzip
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    payload = {"code": 0, "msg": "ok", "data": {"records": [{"facility_code": str(i) * 16} for i in range(300)]}}
+
+    async def gzipped(request: web.Request) -> web.Response:
+        body = gzip.compress(orjson.dumps(payload))
+        return web.Response(body=body, headers={"content-encoding": "gzip", "content-type": "application/json"})
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        data = orjson.dumps(payload)
+        for start in range(0, len(data), 1000):
+            await response.write(data[start:start + 1000])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/gzip", gzipped)
+    app.router.add_get("/chunked", chunked)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    base = f"http://127.0.0.1:{server.port}"
+    direct_client, httpx_client = make_client(base), make_client(base, transport="httpx")
+    try:
+        for path in ("/gzip", "/chunked"):
+            direct = await send(direct_client, "water", "GET", path)
+            plain = await send(httpx_client, "water", "GET", path)
+            assert orjson.loads(direct.content) == orjson.loads(plain.content) == payload
+            assert "content-encoding" not in direct.headers
+    finally:
+        await direct_client.aclose()
+        await httpx_client.aclose()
+        await server.close()
