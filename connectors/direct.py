@@ -1,4 +1,4 @@
-"""The direct path of a department client: plain requests straight to its aiohttp pool.
+"""The direct path of a department client: plain requests straight to its connection pool.
 
 httpx's client machinery (URL merging and re-parsing, the auth and redirect flows, the cookie jar, request and
 response models, a streamed body read in 16 KB chunks) cost about 0.4 ms of CPU per department call on top of
@@ -7,7 +7,8 @@ aiohttp's own work (docs/performance.md). ``make_client`` gives the clients it b
 form body, no event hooks on the client — and httpx's full path for everything else (OAuth2 flows, the registry's
 allowlist hooks, tests' ``MockTransport``/``ASGITransport`` clients). The answer is the same ``httpx.Response``
 (status, headers, content), errors are the same httpx exceptions, and the call is traced like ``TracedTransport``
-traces one: an ``http.fetch`` span and the ``traceparent`` header.
+traces one: an ``http.fetch`` span and the ``traceparent`` header. GETs over plain HTTP go through
+``connectors.lean_http`` (keep-alive connections parsed with httptools), everything else through aiohttp's session.
 
 Cookies are not kept on this path: department APIs authenticate with keys and bearer tokens, not sessions.
 """
@@ -24,6 +25,7 @@ from httpx_aiohttp import AiohttpTransport
 from opentelemetry import trace
 from yarl import URL
 
+from connectors.lean_http import LeanPool
 from gateway.telemetry.outgoing import (
     ACTIVE_TRACER,
     end_fetch_span,
@@ -63,6 +65,11 @@ class DirectPath:
         self._headers = dict(headers)
         self._credentials_in_base = bool(base_url.userinfo)
         self._safe_base = safe_url(base_url).rstrip("/")
+        # GETs over plain HTTP take the lean client; the rest (POST, HTTPS, credentials in the URL) aiohttp.
+        self._origin = f"{base_url.scheme}://{base_url.netloc.decode('ascii')}"
+        self._host_header = base_url.netloc.decode("ascii")
+        self._lean = (LeanPool(self._host, self._port, connect_timeout=timeout.connect, read_timeout=timeout.read)
+                      if base_url.scheme == "http" and not self._credentials_in_base else None)
 
     def _session(self) -> aiohttp.ClientSession:
         session = self._transport.client
@@ -86,13 +93,11 @@ class DirectPath:
             span = start_fetch_span(tracer, method, lambda: self._attributes(method, target))
             request_headers.update(trace_headers(span))
         try:
-            with _as_httpx_errors():
-                # encoded=True: sent exactly as httpx encodes it (yarl would otherwise re-quote it)
-                async with self._session().request(method, URL(target, encoded=True), headers=request_headers,
-                                                   data=content,
-                                                   allow_redirects=False, timeout=self._timeout) as answer:
-                    body = await answer.read()
-                    status, raw_headers = answer.status, answer.raw_headers
+            if method == "GET" and content is None and self._lean is not None and target.startswith(self._origin + "/"):
+                status, raw_headers, body = await self._lean.get(self._host_header, target[len(self._origin):],
+                                                                 request_headers)
+            else:
+                status, raw_headers, body = await self._via_aiohttp(method, target, request_headers, content)
         except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
             if span is not None:
                 end_fetch_span(span, error=exc)
@@ -102,6 +107,18 @@ class DirectPath:
         # aiohttp has decoded any content-encoding: the headers must not make httpx decode it again
         kept = [(name, value) for name, value in raw_headers if name.lower() != b"content-encoding"]
         return httpx.Response(status, headers=kept, content=body)
+
+    async def _via_aiohttp(self, method: str, target: str, headers: dict[str, str], content: bytes | None,
+                           ) -> tuple[int, Any, bytes]:
+        with _as_httpx_errors():
+            # encoded=True: sent exactly as httpx encodes it (yarl would otherwise re-quote it)
+            async with self._session().request(method, URL(target, encoded=True), headers=headers, data=content,
+                                               allow_redirects=False, timeout=self._timeout) as answer:
+                return answer.status, answer.raw_headers, await answer.read()
+
+    def close(self) -> None:
+        if self._lean is not None:
+            self._lean.close()
 
     def _attributes(self, method: str, target: str) -> dict[str, str | int]:
         if self._credentials_in_base or not target.startswith(self._base + "/"):  # rare: parse it
@@ -116,3 +133,8 @@ class DepartmentClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` with a ``direct`` path to its aiohttp pool (None on other transports)."""
 
     direct: DirectPath | None = None
+
+    async def aclose(self) -> None:
+        if self.direct is not None:
+            self.direct.close()
+        await super().aclose()
