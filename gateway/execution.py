@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -39,6 +40,7 @@ from graphql import (
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 DEFINITION_BACKREF = "strawberry-definition"
+RECORD_READERS = "__record_readers__"  # on classes whose instances read each field from ``_record``
 FAST_LIST_MIN_ITEMS = 8
 
 Completer = Callable[[Any], Any]
@@ -191,13 +193,30 @@ def _object_completer(context: Any, type_: GraphQLObjectType, field_details_list
                         _completer(context, _nullable(field_def.type), sub_fields)))
     keys = [key for key, _ in constants]
     ordered = [key for key in grouped_field_set]
+    plans: dict[type, tuple[bool, list[tuple[str, Callable[[Any], Any], bool, Completer]]]] = {}
+
+    def plan_for(cls: type) -> tuple[bool, list[tuple[str, Callable[[Any], Any], bool, Completer]]]:
+        # Objects that read their fields from a record (schema.components) expose the readers: calling them on
+        # the record skips a property and a closure per field. Other objects: attribute reads.
+        readers: dict[str, Callable[[Any], Any]] | None = getattr(cls, RECORD_READERS, None)
+        if readers is not None and all(attribute in readers for _, attribute, _, _ in entries):
+            return True, [(key, readers[attribute], non_null, complete_field)
+                          for key, attribute, non_null, complete_field in entries]
+        return False, [(key, attrgetter(attribute), non_null, complete_field)
+                       for key, attribute, non_null, complete_field in entries]
 
     def complete(value: Any) -> dict[str, Any]:
         if check_type and _runtime_type_name(value) != type_name:
             raise _Unplannable
+        cls = type(value)
+        plan = plans.get(cls)
+        if plan is None:
+            plan = plans[cls] = plan_for(cls)
+        on_record, getters = plan
+        source = value._record if on_record else value
         out: dict[str, Any] = dict(constants) if constants else {}
-        for key, attribute, non_null, complete_field in entries:
-            field_value = getattr(value, attribute)
+        for key, get, non_null, complete_field in getters:
+            field_value = get(source)
             if field_value is None:
                 if non_null:
                     raise _Unplannable

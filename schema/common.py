@@ -18,8 +18,26 @@ class GeoPoint:
     crs: str = strawberry.field(description="Coordinate reference system of the values: `CGCS2000`")
 
 
+class _Point(GeoPoint):
+    """A GeoPoint made of its two numbers (a page of thousands of components builds one per component)."""
+
+    __slots__ = ("lat", "lng")
+    type = "Point"  # type: ignore[assignment]
+    crs = "CGCS2000"  # type: ignore[assignment]
+
+    @property  # type: ignore[misc]
+    def coordinates(self) -> list[float]:  # type: ignore[override]
+        return [self.lng, self.lat]
+
+
 def geo_point(lng: float, lat: float) -> GeoPoint:
-    return GeoPoint(type="Point", coordinates=[lng, lat], lng=lng, lat=lat, crs="CGCS2000")
+    point = _new(_Point)
+    point.lng = lng
+    point.lat = lat
+    return point
+
+
+_new = object.__new__
 
 
 @strawberry.type(description="单位 — an organisation, identified by its 统一社会信用代码")

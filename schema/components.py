@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from connectors.records import ATTRIBUTE_FIELDS, TYPE_BY_CLASS, ComponentRecord
 from connectors.records import Organization as OrganizationRecord
+from gateway.execution import RECORD_READERS
 from schema.codes import ClassEntry, load_catalogue
 from schema.common import ComponentClass, GeoPoint, Organization, component_class, geo_point
 from schema.enums import COMPONENT_STATUS, ComponentStatus
@@ -273,8 +274,9 @@ def _deferred_class(cls: type[Component], readers: dict[str, Callable[[Component
     def field(reader: Callable[[ComponentRecord], Any]) -> property:
         return property(lambda self: reader(self._record))
 
-    namespace: dict[str, Any] = {"__slots__": ("_record",)}
-    namespace.update({name: field(reader) for name, reader in {**_COMMON_READERS, **readers}.items()})
+    all_readers = {**_COMMON_READERS, **readers}
+    namespace: dict[str, Any] = {"__slots__": ("_record",), RECORD_READERS: all_readers}
+    namespace.update({name: field(reader) for name, reader in all_readers.items()})
     return type(f"Deferred{cls.__name__}", (_ReadsRecord, cls), namespace)
 
 
