@@ -207,7 +207,7 @@ class RequestContext:
         query = dataclasses.replace(query, class_codes=access.component_classes(query.class_codes))
         departments = access.departments(scope.departments)
         connectors = self.connectors.for_components(query.class_codes, prefix, departments)
-        return await self._search("components", connectors, fingerprint(query, prefix, departments, access.scope_key()),
+        return await self._search("components", connectors, (query, prefix, departments, access.scope_key()),
                                   first, after, info, "search_components", query, prefix)
 
     async def search_events(self, query: EventQuery, scope: Scope, first: int, after: str | None,
@@ -215,7 +215,7 @@ class RequestContext:
         self.access.require("events")
         prefix = self.access.scope_region(scope.region_prefix, "gridCode" if query.grid_code else "regionCode")
         return await self._search("events", self.connectors.for_events(prefix),
-                                  fingerprint(query, prefix, self.access.scope_key()), first, after, info,
+                                  (query, prefix, self.access.scope_key()), first, after, info,
                                   "search_events", query, prefix)
 
     async def search_alerts(self, query: AlertQuery, scope: Scope, first: int, after: str | None,
@@ -223,14 +223,14 @@ class RequestContext:
         self.access.require("alerts")
         prefix = self.access.scope_region(scope.region_prefix)
         return await self._search("alerts", self.connectors.for_alerts(prefix),
-                                  fingerprint(query, prefix, self.access.scope_key()), first, after, info,
+                                  (query, prefix, self.access.scope_key()), first, after, info,
                                   "search_alerts", query, prefix)
 
     async def _search(
         self,
         kind: str,
         connectors: Sequence[Connector],
-        filter_fingerprint: str,
+        filter_parts: tuple[Any, ...],
         first: int,
         after: str | None,
         info: Any,
@@ -238,7 +238,15 @@ class RequestContext:
         query: ComponentQuery | EventQuery | AlertQuery,
         prefix: str,
     ) -> MergedPage[Any]:
-        start = self.codec.decode(after, kind=kind, fingerprint=filter_fingerprint) if after is not None else None
+        # The filter's fingerprint binds cursors to it; computed only when a cursor is read or written.
+        fingerprints: list[str] = []
+
+        def filter_fingerprint() -> str:
+            if not fingerprints:
+                fingerprints.append(fingerprint(*filter_parts))
+            return fingerprints[0]
+
+        start = self.codec.decode(after, kind=kind, fingerprint=filter_fingerprint()) if after is not None else None
         by_department = {c.department_id: c for c in connectors}
         # Each department is asked only for the districts it serves inside the (already scoped) region.
         queries = {c.department_id: dataclasses.replace(query, region_codes=c.regions_within(prefix))
@@ -251,7 +259,7 @@ class RequestContext:
                 return error
 
         def encode(positions: dict[str, str | None], totals: dict[str, int]) -> str:
-            return self.codec.encode(CursorState(kind, filter_fingerprint, positions, totals))
+            return self.codec.encode(CursorState(kind, filter_fingerprint(), positions, totals))
 
         return await merge_walk(
             list(by_department), fetch_from, first=first, start=start, key=lambda r: r.id, encode=encode,

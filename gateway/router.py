@@ -48,9 +48,9 @@ class ConnectorSet:
                 continue
             if class_codes is not None and connector.component_classes.isdisjoint(class_codes):
                 continue
-            if region_prefix is not None and not connector.regions_within(region_prefix):
-                continue
             if departments is not None and connector.department_id not in departments:
+                continue
+            if region_prefix is not None and not connector.regions_within(region_prefix):
                 continue
             picked.append(connector)
         return picked
