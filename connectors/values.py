@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 LOCAL_TIME_LENGTH = 19  # "2026-10-01 08:00:00" or "2026/10/01 08:00:00"
+_OFFSET_SUFFIXES: dict[tzinfo, str | None] = {}
 
 
 def parse_local_time(text: str, zone: tzinfo) -> datetime:
     """A naive local 'YYYY-MM-DD HH:MM:SS' (or with '/') in the department's time zone; ValueError otherwise."""
     if len(text) != LOCAL_TIME_LENGTH or text[10] != " " or text[4] != text[7] or text[4] not in "-/":
         raise ValueError(f"not a local time: {text!r}")
-    return datetime.fromisoformat(text.replace("/", "-")).replace(tzinfo=zone)
+    if text[4] == "/":
+        text = text.replace("/", "-")
+    suffix = _offset_suffix(zone)
+    if suffix is not None:  # a fixed offset: parsed with it (datetime.replace(tzinfo=…) costs five times the parse)
+        return datetime.fromisoformat(text + suffix)
+    return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+
+def _offset_suffix(zone: tzinfo) -> str | None:
+    """'+08:00' for a fixed-offset zone; None for a zone whose offset depends on the date."""
+    try:
+        return _OFFSET_SUFFIXES[zone]
+    except KeyError:
+        pass
+    offset = zone.utcoffset(None)
+    suffix = None
+    if offset is not None and offset % timedelta(minutes=1) == timedelta(0):
+        minutes = int(offset.total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        suffix = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    _OFFSET_SUFFIXES[zone] = suffix
+    return suffix
