@@ -31,6 +31,7 @@ from starlette.routing import Route
 from connectors.geo import haversine_m
 from mocks.city import DISTRICTS, STATUS_WEIGHTS, Inventory
 from mocks.control import MockControl
+from mocks.memo import SerialisedOnce
 
 DEPARTMENT = "gas"
 DEPARTMENT_NAME = "济宁港华燃气有限公司"
@@ -95,14 +96,7 @@ class GasInventory:
         self.devices = sorted(devices, key=lambda d: d.id)
         self.ids = [d.id for d in self.devices]
         self.by_id = {d.id: d for d in self.devices}
-        self._records: dict[str, orjson.Fragment] = {}
-
-    def record(self, device: GasDevice) -> orjson.Fragment:
-        """``render(device)`` serialised once per device (it derives from the device and the anchor alone)."""
-        record = self._records.get(device.id)
-        if record is None:
-            record = self._records[device.id] = orjson.Fragment(orjson.dumps(self.render(device)))
-        return record
+        self.record: SerialisedOnce[GasDevice] = SerialisedOnce(self.render)  # derives from device and anchor
 
     def attributes(self, device: GasDevice) -> dict[str, Any]:
         """Canonical values: pressures in MPa/kPa as the gateway serves them, methane in %LEL."""

@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from mocks.city import DEPARTMENT_NAMES, BaseComponent, Inventory, Selection, attributes, organizations
 from mocks.control import MockControl
+from mocks.memo import SerialisedOnce
 from schema.codes import load_catalogue
 
 DEPARTMENT = "housing"
@@ -261,14 +262,7 @@ class Renderer:
         self.authority = DEPARTMENT_NAMES[DEPARTMENT]
         catalogue = load_catalogue()
         self.class_names = {code: catalogue.components[code].name for code in HOUSING_CLASSES}
-        self._records: dict[str, orjson.Fragment] = {}
-
-    def record(self, component: BaseComponent) -> orjson.Fragment:
-        """``render(component)`` serialised, memoised by component id."""
-        record = self._records.get(component.id)
-        if record is None:
-            record = self._records[component.id] = orjson.Fragment(orjson.dumps(self.render(component)))
-        return record
+        self.record: SerialisedOnce[BaseComponent] = SerialisedOnce(self.render)
 
     def render(self, component: BaseComponent) -> dict[str, Any]:
         owner, maintainer = organizations(DEPARTMENT, component)

@@ -41,6 +41,7 @@ from mocks.city import (
     organizations,
 )
 from mocks.control import MockControl
+from mocks.memo import SerialisedOnce
 from schema.codes import is_component_id, is_grid_code, is_region_code
 
 DEPARTMENT = "transport"
@@ -229,15 +230,8 @@ class TransportService:
         self.inventory = inventory
         self.max_limit = max_limit
         self.max_batch = max_batch
-        self._rendered: dict[str, orjson.Fragment] = {}
-
-    def asset(self, component: BaseComponent) -> orjson.Fragment:
-        """``render_asset`` serialised once per component (an immutable ``orjson.Fragment``)."""
-        rendered = self._rendered.get(component.id)
-        if rendered is None:
-            rendered = self._rendered[component.id] = orjson.Fragment(
-                orjson.dumps(render_asset(component, self.inventory.anchor)))
-        return rendered
+        self.asset: SerialisedOnce[BaseComponent] = SerialisedOnce(
+            lambda component: render_asset(component, inventory.anchor))
 
     async def list_assets(self, request: Request) -> Response:
         limit = _limit(request, self.max_limit)

@@ -35,6 +35,7 @@ from mocks.city import (
     organizations,
 )
 from mocks.control import MockControl
+from mocks.memo import SerialisedOnce
 from schema.codes import is_component_id, is_grid_code, is_region_code, load_catalogue
 
 DEPARTMENT = "water"
@@ -102,14 +103,7 @@ class FacilityRenderer:
         self.department_name = DEPARTMENT_NAMES[DEPARTMENT]
         catalogue = load_catalogue()
         self.type_names = {code: catalogue.components[code].name for code in DEPARTMENT_CLASSES[DEPARTMENT]}
-        self._records: dict[str, orjson.Fragment] = {}
-
-    def record(self, component: BaseComponent) -> orjson.Fragment:
-        """``render(component)`` serialised, memoised by component id."""
-        record = self._records.get(component.id)
-        if record is None:
-            record = self._records[component.id] = orjson.Fragment(orjson.dumps(self.render(component)))
-        return record
+        self.record: SerialisedOnce[BaseComponent] = SerialisedOnce(self.render)
 
     def render(self, component: BaseComponent) -> dict[str, Any]:
         owner, maintainer = organizations(DEPARTMENT, component)

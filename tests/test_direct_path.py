@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import pytest
@@ -97,17 +98,19 @@ async def test_auth_forms_and_hooks_take_httpx_path(mock_departments: MockDepart
     assert len(taken) == 4 and seen == ["/api/v1/health", "/api/v1/health"]
 
 
-async def test_concurrent_direct_requests_share_one_pool(mock_departments: MockDepartments) -> None:
-    client = make_client(mock_departments.url("water"))
+async def test_concurrent_direct_posts_share_the_transports_pool(mock_departments: MockDepartments) -> None:
+    """POSTs take aiohttp's session, the one the client's httpx transport uses; closing the client closes it."""
+    client = make_client(mock_departments.url("transport"))
+    assert client.direct is not None
     try:
-        answers = await asyncio.gather(*(send(client, "water", "GET", "/api/v1/health") for _ in range(20)))
-        assert client.direct is not None
-        session = client.direct._session()
-        assert session is client.direct._session()
+        answers = await asyncio.gather(*(send(client, "transport", "POST", "/v2/assets:batchGet",
+                                              json={"assetIds": []}) for _ in range(20)))
+        session = client.direct._transport.client
+        assert isinstance(session, aiohttp.ClientSession) and not session.closed
     finally:
         await client.aclose()
     assert all(answer.status_code == 200 for answer in answers)
-    assert session.closed  # closing the client closed the shared pool
+    assert session.closed
 
 
 @pytest.mark.parametrize("base", ["http://127.0.0.1:9701", "http://127.0.0.1:9701/gis/", "http://u:pw@h.example"])
