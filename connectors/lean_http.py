@@ -23,6 +23,7 @@ import httptools
 import httpx
 
 DEFAULT_MAX_IDLE = 32
+DEFAULT_MAX_CONNECTIONS = 100  # the same bound as the aiohttp pool beside it
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what _decoded understands
 
 
@@ -114,11 +115,12 @@ class LeanPool:
     """Keep-alive connections to one ``host:port``."""
 
     def __init__(self, host: str, port: int, *, connect_timeout: float | None, read_timeout: float | None,
-                 max_idle: int = DEFAULT_MAX_IDLE) -> None:
+                 max_idle: int = DEFAULT_MAX_IDLE, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> None:
         self.host, self.port = host, port
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.max_idle = max_idle
         self._idle: deque[_Connection] = deque()
+        self._slots = asyncio.Semaphore(max_connections)  # requests in flight, each on a connection of its own
         self._closed = False
 
     async def get(self, host_header: str, target: str, headers: dict[str, str],
@@ -128,6 +130,10 @@ class LeanPool:
         lines += [f"{name}: {value}" for name, value in headers.items()
                   if name.lower() not in ("host", "accept-encoding")]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        async with self._slots:
+            return await self._exchange(request)
+
+    async def _exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         for attempt in (1, 2):
             connection, reused = await self._acquire()
             try:

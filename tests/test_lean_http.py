@@ -154,3 +154,15 @@ def test_it_works_on_uvloop_the_servers_event_loop() -> None:
             raw.close()
 
     assert uvloop.run(main()) == [b"hello", b"hello"]
+
+
+async def test_connections_are_bounded(server: tuple[TestServer, list[int]]) -> None:
+    test_server, ports = server
+    pool = LeanPool("127.0.0.1", test_server.port, connect_timeout=2, read_timeout=5, max_connections=2)
+    try:
+        answers = await asyncio.gather(*(pool.get(f"127.0.0.1:{test_server.port}", "/ok?slow=0.05", {})
+                                         for _ in range(8)))
+    finally:
+        pool.close()
+    assert [status for status, _, _ in answers] == [200] * 8
+    assert len(set(ports)) == 2  # eight requests, two at a time, on two kept-alive connections
