@@ -79,21 +79,18 @@ class ComponentRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-PENDING: Any = type("Pending", (), {"__repr__": lambda self: "PENDING"})()  # a deferred field not yet translated
-
-
 def _deferred(name: str, translate: str) -> Any:
     """A field of ``DeferredComponentRecord`` kept in ``ComponentRecord``'s slot, filled by ``translate`` on first
-    read."""
+    read (until then the slot is empty: creating a record sets nothing for it)."""
     slot = ComponentRecord.__dict__[name]  # the dataclass slot's member descriptor
     get, set_ = slot.__get__, slot.__set__
 
     def read(self: DeferredComponentRecord) -> Any:
-        value = get(self, ComponentRecord)
-        if value is PENDING:
+        try:
+            return get(self, ComponentRecord)
+        except AttributeError:
             getattr(self, translate)()
-            value = get(self, ComponentRecord)
-        return value
+            return get(self, ComponentRecord)
 
     return property(read, set_, doc=f"{name}, translated from the department's row when first read")
 
@@ -120,7 +117,6 @@ class DeferredComponentRecord(ComponentRecord):
     def __init__(self, row: Any) -> None:
         """Subclasses set the eager fields after this."""
         self.row = row
-        self.lng = self.lat = self.owner = self.maintainer = self.attributes = PENDING
 
     def translate_location(self) -> None:
         raise NotImplementedError

@@ -139,6 +139,10 @@ def _attributes(
     return out
 
 
+def _is_object_or_empty(value: Any) -> bool:
+    return type(value) is dict or not value or isinstance(value, Mapping)
+
+
 class FacilityRecord(DeferredComponentRecord):
     """One department facility record as a normalised component; location, organisations and class attributes are
     translated when first read (their types are checked here, so reading them cannot fail)."""
@@ -159,7 +163,7 @@ class FacilityRecord(DeferredComponentRecord):
         self._points = points if points is not None else Gcj02Batch()
         self._point = self._points.add(float(raw["gcj_lng"]), float(raw["gcj_lat"]))
         attrs, latest = raw.get("attrs"), raw.get("latest")
-        if not isinstance(attrs or {}, Mapping) or not isinstance(latest or {}, Mapping):
+        if not (_is_object_or_empty(attrs) and _is_object_or_empty(latest)):
             raise TypeError("attrs and latest must be objects")
 
     def translate_location(self) -> None:

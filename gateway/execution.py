@@ -4,8 +4,9 @@ graphql-core completes every field of every list item through the general execut
 awaitable check, null check, serialisation): about 20 µs a field, so a list of 5,000 components with ten fields costs
 a second. Most list items here are plain objects whose selected fields are plain attributes (strawberry "basic"
 fields: no resolver, no permission, no field extension). For those, this execution context completes the whole list
-with a plan compiled once per list and type: for each response key, the attribute to read, whether it may be null,
-and how to complete it (serialise a leaf, recurse into an object, list or abstract type).
+with a plan made once per list and type and compiled into one Python function per class of item: for each
+response key, the attribute to read, whether it may be null, and how to complete it (a leaf that serialises to itself
+is checked inline, others serialised; recurse into an object, list or abstract type), then one dict display.
 
 Field collection (fragments, ``@skip``/``@include`` with variables, aliases) is graphql-core's own
 ``collect_subfields``, so the selected keys are the ones the general executor would produce. Whenever a list holds
@@ -16,8 +17,10 @@ reports errors exactly as usual. The results are identical either way (tests com
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import suppress
+from enum import Enum
 from operator import attrgetter
 from typing import Any
 
@@ -25,7 +28,9 @@ from graphql import (
     GraphQLAbstractType,
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -37,10 +42,13 @@ from graphql import (
     is_non_null_type,
     is_object_type,
 )
+from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 DEFINITION_BACKREF = "strawberry-definition"
-RECORD_READERS = "__record_readers__"  # on classes whose instances read each field from ``_record``
+# On classes whose instances read each field from ``_record``: field name -> the record's attribute name, or a
+# function of the record.
+RECORD_READERS = "__record_readers__"
 FAST_LIST_MIN_ITEMS = 8
 
 Completer = Callable[[Any], Any]
@@ -127,25 +135,45 @@ def _leaf_completer(type_: Any) -> Completer:
 
 # Values of these Python types serialise to themselves in these built-in scalars: skip the serializer call.
 _PASSTHROUGH: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+# The same test inlined in compiled completers (``v`` is the value): the serializer is called only when it fails.
+# Int and Float serialise to themselves only in range (32-bit; finite: NaN fails both comparisons).
+_INLINE_PASSTHROUGH: dict[Any, str] = {
+    GraphQLString: "type(v) is str", GraphQLID: "type(v) is str", GraphQLBoolean: "type(v) is bool",
+    GraphQLInt: f"type(v) is int and {GRAPHQL_MIN_INT} <= v <= {GRAPHQL_MAX_INT}",
+    GraphQLFloat: "type(v) is float and NEG_INF < v < POS_INF",
+}
 
 
-def _memoized(serialize: Callable[[Any], Any]) -> Completer:
-    """Enum values are few: serialise each once (strawberry's enum serializer is slow per call)."""
-    known: dict[Any, Any] = {}
+class _Memo:
+    """Enum values are few: serialise each once (strawberry's enum serializer is slow per call).
 
-    def complete(value: Any) -> Any:
+    Python enum members are also kept by identity (``by_id``): hashing a member calls ``Enum.__hash__``, a Python
+    function, while an ``id`` is an int. Members live as long as their class, so their ids are never reused."""
+
+    __slots__ = ("by_id", "known", "serialize")
+
+    def __init__(self, serialize: Callable[[Any], Any]) -> None:
+        self.known: dict[Any, Any] = {}
+        self.by_id: dict[int, Any] = {}
+        self.serialize = serialize
+
+    def __call__(self, value: Any) -> Any:
         try:
-            return known[value]
+            return self.known[value]
         except (KeyError, TypeError):
             pass
-        serialized = serialize(value)
+        serialized = self.serialize(value)
         if serialized is None:
             raise _Unplannable
         with suppress(TypeError):  # an unhashable value is not memoised
-            known[value] = serialized
+            self.known[value] = serialized
+        if isinstance(value, Enum):
+            self.by_id[id(value)] = serialized
         return serialized
 
-    return complete
+
+def _memoized(serialize: Callable[[Any], Any]) -> Completer:
+    return _Memo(serialize)
 
 
 def _runtime_type_name(value: Any) -> str:
@@ -157,74 +185,127 @@ def _runtime_type_name(value: Any) -> str:
 
 def _abstract_completer(context: Any, type_: GraphQLAbstractType, field_details_list: Any) -> Completer:
     schema = context.schema
-    plans: dict[str, Completer] = {}
+    by_name: dict[str, _ObjectPlan] = {}
+    by_class: dict[type, Completer] = {}
 
-    def complete(value: Any) -> Any:
+    def completer_for(cls: type, value: Any) -> Completer:
         name = _runtime_type_name(value)
-        plan = plans.get(name)
+        plan = by_name.get(name)
         if plan is None:
             runtime_type = schema.get_type(name)
             if not is_object_type(runtime_type) or not schema.is_sub_type(type_, runtime_type):
                 raise _Unplannable
-            plan = plans[name] = _object_completer(context, runtime_type, field_details_list, check_type=False)
-        return plan(value)
+            plan = by_name[name] = _ObjectPlan(context, runtime_type, field_details_list)
+        completer = by_class[cls] = plan.compiled(cls)
+        return completer
 
-    return complete
-
-
-def _object_completer(context: Any, type_: GraphQLObjectType, field_details_list: Any, *,
-                      check_type: bool = True) -> Completer:
-    grouped_field_set, new_defer_usages, _ = context.collect_subfields(type_, field_details_list)
-    if new_defer_usages:
-        raise _Unplannable
-    type_name = type_.name
-    constants: list[tuple[str, str]] = []
-    entries: list[tuple[str, str, bool, Completer]] = []
-    for response_key, sub_fields in grouped_field_set.items():
-        field_name = sub_fields[0].node.name.value
-        if field_name == "__typename":
-            constants.append((response_key, type_name))
-            continue
-        field_def = type_.fields.get(field_name)
-        definition = field_def.extensions.get(DEFINITION_BACKREF) if field_def is not None else None
-        if field_def is None or definition is None or not definition.is_basic_field or field_def.args:
-            raise _Unplannable
-        entries.append((response_key, definition.python_name, is_non_null_type(field_def.type),
-                        _completer(context, _nullable(field_def.type), sub_fields)))
-    keys = [key for key, _ in constants]
-    ordered = [key for key in grouped_field_set]
-    plans: dict[type, tuple[bool, list[tuple[str, Callable[[Any], Any], bool, Completer]]]] = {}
-
-    def plan_for(cls: type) -> tuple[bool, list[tuple[str, Callable[[Any], Any], bool, Completer]]]:
-        # Objects that read their fields from a record (schema.components) expose the readers: calling them on
-        # the record skips a property and a closure per field. Other objects: attribute reads.
-        readers: dict[str, Callable[[Any], Any]] | None = getattr(cls, RECORD_READERS, None)
-        if readers is not None and all(attribute in readers for _, attribute, _, _ in entries):
-            return True, [(key, readers[attribute], non_null, complete_field)
-                          for key, attribute, non_null, complete_field in entries]
-        return False, [(key, attrgetter(attribute), non_null, complete_field)
-                       for key, attribute, non_null, complete_field in entries]
-
-    def complete(value: Any) -> dict[str, Any]:
-        if check_type and _runtime_type_name(value) != type_name:
-            raise _Unplannable
+    def complete(value: Any) -> Any:
         cls = type(value)
-        plan = plans.get(cls)
-        if plan is None:
-            plan = plans[cls] = plan_for(cls)
-        on_record, getters = plan
-        source = value._record if on_record else value
-        out: dict[str, Any] = dict(constants) if constants else {}
-        for key, get, non_null, complete_field in getters:
-            field_value = get(source)
-            if field_value is None:
-                if non_null:
-                    raise _Unplannable
-                out[key] = None
-            else:
-                out[key] = complete_field(field_value)
-        if keys:
-            return {key: out[key] for key in ordered}
-        return out
+        completer = by_class.get(cls)
+        if completer is None:
+            completer = completer_for(cls, value)
+        return completer(value)
 
     return complete
+
+
+def _object_completer(context: Any, type_: GraphQLObjectType, field_details_list: Any) -> Completer:
+    plan = _ObjectPlan(context, type_, field_details_list)
+    type_name = type_.name
+    by_class: dict[type, Completer] = {}
+
+    def complete(value: Any) -> Any:
+        cls = type(value)
+        completer = by_class.get(cls)
+        if completer is None:
+            if _runtime_type_name(value) != type_name:
+                raise _Unplannable
+            completer = by_class[cls] = plan.compiled(cls)
+        return completer(value)
+
+    return complete
+
+
+class _SelectedField:
+    __slots__ = ("attribute", "complete", "inline_passthrough", "memo", "non_null", "response_key")
+
+    def __init__(self, response_key: str, attribute: str, non_null: bool, complete: Completer,
+                 inline_passthrough: str | None) -> None:
+        self.response_key = response_key
+        self.attribute = attribute  # the Python name of the field
+        self.non_null = non_null
+        self.complete = complete
+        self.inline_passthrough = inline_passthrough
+        self.memo = complete.by_id if isinstance(complete, _Memo) else None
+
+
+class _ObjectPlan:
+    """The selection of one object type, compiled per Python class of its values into one function.
+
+    The function reads each selected field (an attribute, or the class's record reader), checks nulls, completes
+    the value (inline when it serialises to itself) and builds the response object in one dict display.
+    """
+
+    def __init__(self, context: Any, type_: GraphQLObjectType, field_details_list: Any) -> None:
+        grouped_field_set, new_defer_usages, _ = context.collect_subfields(type_, field_details_list)
+        if new_defer_usages:
+            raise _Unplannable
+        self.type_name = type_.name
+        self.keys: list[str] = []
+        self.fields: dict[str, _SelectedField] = {}
+        for response_key, sub_fields in grouped_field_set.items():
+            if not response_key.isidentifier():
+                raise _Unplannable
+            self.keys.append(response_key)
+            field_name = sub_fields[0].node.name.value
+            if field_name == "__typename":
+                continue
+            field_def = type_.fields.get(field_name)
+            definition = field_def.extensions.get(DEFINITION_BACKREF) if field_def is not None else None
+            if field_def is None or definition is None or not definition.is_basic_field or field_def.args:
+                raise _Unplannable
+            nullable = _nullable(field_def.type)
+            self.fields[response_key] = _SelectedField(
+                response_key, definition.python_name, is_non_null_type(field_def.type),
+                _completer(context, nullable, sub_fields), _INLINE_PASSTHROUGH.get(nullable))
+
+    def compiled(self, cls: type) -> Completer:
+        # Objects that read their fields from a record (schema.components) expose the readers: reading the record
+        # directly skips a property and a closure per field. Other objects: attribute reads.
+        readers: dict[str, str | Callable[[Any], Any]] | None = getattr(cls, RECORD_READERS, None)
+        on_record = readers is not None and all(f.attribute in readers for f in self.fields.values())
+        namespace: dict[str, Any] = {"Unplannable": _Unplannable, "NEG_INF": -math.inf, "POS_INF": math.inf}
+        lines = ["def complete(value):", "    src = value._record" if on_record else "    src = value"]
+        items = []
+        for index, response_key in enumerate(self.keys):
+            selected = self.fields.get(response_key)
+            if selected is None:
+                items.append(f"{response_key!r}: {self.type_name!r}")
+                continue
+            reader = readers[selected.attribute] if on_record and readers is not None else selected.attribute
+            if isinstance(reader, str) and reader.isidentifier():
+                read = f"src.{reader}"
+            else:
+                namespace[f"r{index}"] = reader if callable(reader) else attrgetter(reader)
+                read = f"r{index}(src)"
+            namespace[f"c{index}"] = selected.complete
+            lines.append(f"    v = {read}")
+            if selected.non_null:
+                lines += ["    if v is None:", "        raise Unplannable"]
+                indent = "    "
+            else:
+                lines.append("    if v is not None:")
+                indent = "        "
+            if selected.inline_passthrough is not None:
+                lines += [f"{indent}if not ({selected.inline_passthrough}):", f"{indent}    v = c{index}(v)"]
+            elif selected.memo is not None:  # an enum: serialised names are non-empty strings
+                namespace[f"m{index}"] = selected.memo
+                lines.append(f"{indent}v = m{index}.get(id(v)) or c{index}(v)")
+            else:
+                lines.append(f"{indent}v = c{index}(v)")
+            lines.append(f"    v{index} = v")
+            items.append(f"{response_key!r}: v{index}")
+        lines.append("    return {" + ", ".join(items) + "}")
+        exec(compile("\n".join(lines), f"<completer {self.type_name} {cls.__name__}>", "exec"), namespace)
+        completer: Completer = namespace["complete"]
+        return completer

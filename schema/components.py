@@ -254,24 +254,28 @@ def _attribute_reader(name: str, convert: Callable[[Any], Any] | None) -> Callab
     return lambda record: convert(record.attributes.get(name))
 
 
-_COMMON_READERS: dict[str, Callable[[ComponentRecord], Any]] = {
-    "id": attrgetter("id"),
+_COMMON_READERS: dict[str, str | Callable[[ComponentRecord], Any]] = {
+    "id": "id",
     "component_class": lambda record: class_of(record.class_code),
-    "name": attrgetter("name"),
+    "name": "name",
     "status": lambda record: COMPONENT_STATUS[record.status.value],
-    "region_code": attrgetter("region_code"),
-    "grid_code": attrgetter("grid_code"),
+    "region_code": "region_code",
+    "grid_code": "grid_code",
     "location": lambda record: geo_point(record.lng, record.lat),
-    "department": attrgetter("department_id"),
-    "authority": attrgetter("department_name"),
+    "department": "department_id",
+    "authority": "department_name",
     "owner": lambda record: _organization(record.owner),
     "maintainer": lambda record: _organization(record.maintainer),
-    "updated_at": attrgetter("updated_at"),
+    "updated_at": "updated_at",
 }
 
 
-def _deferred_class(cls: type[Component], readers: dict[str, Callable[[ComponentRecord], Any]]) -> type[Component]:
-    def field(reader: Callable[[ComponentRecord], Any]) -> property:
+def _deferred_class(cls: type[Component],
+                    readers: dict[str, str | Callable[[ComponentRecord], Any]]) -> type[Component]:
+    """``readers``: field name -> the record's attribute of that name, or a function of the record."""
+    def field(reader: str | Callable[[ComponentRecord], Any]) -> property:
+        if isinstance(reader, str):
+            return property(attrgetter(f"_record.{reader}"))
         return property(lambda self: reader(self._record))
 
     all_readers = {**_COMMON_READERS, **readers}
@@ -280,7 +284,7 @@ def _deferred_class(cls: type[Component], readers: dict[str, Callable[[Component
     return type(f"Deferred{cls.__name__}", (_ReadsRecord, cls), namespace)
 
 
-_EXTRA_READERS: dict[str, dict[str, Callable[[ComponentRecord], Any]]] = {
+_EXTRA_READERS: dict[str, dict[str, str | Callable[[ComponentRecord], Any]]] = {
     "AirQualityStation": {"aqi_category": lambda record: aqi_category(_int(record.attributes.get("aqi")))},
 }
 _DEFERRED_TYPES: dict[str, type[Component]] = {
@@ -292,10 +296,14 @@ _DEFERRED_TYPES: dict[str, type[Component]] = {
 _DEFERRED_GENERIC = _deferred_class(GenericComponent, {"attributes": lambda record: dict(record.attributes)})
 
 
+_DEFERRED_BY_CLASS: dict[str, type[Component]] = {
+    code: _DEFERRED_TYPES[type_name] for code, type_name in TYPE_BY_CLASS.items()}
+_new_object = object.__new__  # the deferred classes define no __new__: skip looking it up along their bases
+
+
 def build_component(record: ComponentRecord) -> Component:
     """The GraphQL object of a record; its fields are read from the record when selected."""
-    cls = _DEFERRED_TYPES.get(TYPE_BY_CLASS.get(record.class_code, ""), _DEFERRED_GENERIC)
-    component = cls.__new__(cls)
+    component = _new_object(_DEFERRED_BY_CLASS.get(record.class_code, _DEFERRED_GENERIC))
     component._record = record  # type: ignore[attr-defined]
     return component
 

@@ -3,9 +3,11 @@ and for those it hands back."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
+import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.app import GatewaySchema
@@ -83,3 +85,72 @@ def _keys(value: Any) -> Any:
     elif isinstance(value, list):
         for item in value:
             yield from _keys(item)
+
+
+# --- values the inline checks of compiled completers must not pass through ---------------------------------------
+@strawberry.type
+class Reading:
+    label: str
+    count: int | None
+    level: float | None
+    ok: bool | None
+
+
+@strawberry.type
+class Readings:
+    @strawberry.field
+    def items(self) -> list[Reading]:
+        return list(READINGS)
+
+
+READINGS: list[Reading] = []
+
+
+def _readings_schema(context_class: type[Any]) -> strawberry.Schema:
+    return strawberry.Schema(query=Readings, execution_context_class=context_class)
+
+
+@pytest.mark.parametrize(("value_field", "bad_value", "message"), [
+    ("count", 2**31, "Int cannot represent non 32-bit signed integer value"),
+    ("count", 1.5, "Int cannot represent non-integer value"),
+    ("level", math.nan, "Float cannot represent non numeric value"),
+    ("level", math.inf, "Float cannot represent non numeric value"),
+    ("ok", 1, None),  # Boolean serialises 1 as true: the serializer is called, not passed through
+])
+def test_values_outside_the_inline_checks_get_what_the_general_executor_gives(
+        value_field: str, bad_value: Any, message: str | None) -> None:
+    READINGS[:] = [Reading(label=f"r{i}", count=i, level=i / 2, ok=i % 2 == 0) for i in range(20)]
+    setattr(READINGS[13], value_field, bad_value)
+    query = "{ items { label count level ok } }"
+    try:
+        fast = _readings_schema(FastListExecutionContext).execute_sync(query)
+        general = _readings_schema(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
+    finally:
+        READINGS.clear()
+    assert fast.data == general.data
+    assert [(e.message, e.path) for e in fast.errors or ()] == [(e.message, e.path) for e in general.errors or ()]
+    if message is None:
+        assert fast.errors is None and fast.data is not None
+        assert fast.data["items"][13]["ok"] is True
+    else:
+        assert fast.errors is not None and message in fast.errors[0].message
+        assert fast.errors[0].path == ["items", 13, value_field]
+
+
+def test_in_range_values_are_completed_without_the_general_executor() -> None:
+    READINGS[:] = [Reading(label=f"r{i}", count=-(2**31) + i, level=-1e308, ok=None) for i in range(20)]
+    executed = 0
+
+    class Counting(FastListExecutionContext):
+        def execute_field(self, *args: Any) -> Any:
+            nonlocal executed
+            executed += 1
+            return super().execute_field(*args)
+
+    try:
+        result = _readings_schema(Counting).execute_sync("{ items { label count level ok } }")
+    finally:
+        READINGS.clear()
+    assert result.errors is None and result.data is not None
+    assert result.data["items"][5] == {"label": "r5", "count": -(2**31) + 5, "level": -1e308, "ok": None}
+    assert executed == 1  # only the root field
