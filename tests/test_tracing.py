@@ -489,3 +489,46 @@ def test_lean_tracer_calls_the_processors_that_do_something_and_sees_new_ones() 
     assert watching.seen == [("start", "child", root), ("ending", "child", True), ("end", "child", True),
                              ("ending", "root", True), ("end", "root", True)]
     assert [s.name for s in exporter.get_finished_spans()] == ["child", "root"]
+
+
+def test_the_trace_store_is_called_only_when_a_span_ends() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from gateway.telemetry.spans import LeanTracer, lean_tracer
+    from gateway.telemetry.store import TraceStore
+
+    provider = TracerProvider(shutdown_on_exit=False)
+    store = TraceStore(10)
+    provider.add_span_processor(store)
+    tracer = lean_tracer(provider, "test")
+    assert isinstance(tracer, LeanTracer)
+    assert (tracer.starting, tracer.ending, tracer.ended) == ((), (), (store,))  # its on_start/_on_ending are empty
+    span = tracer.start_span("one")
+    span.end()
+    stored = store.get(span.get_span_context().trace_id)
+    assert stored is not None and [s.name for s in stored.spans] == ["one"]
+
+
+def test_the_current_span_helpers_share_the_api_context() -> None:
+    from opentelemetry import context, trace
+
+    from gateway.telemetry import current
+
+    provider, _ = lean_provider()
+    tracer = provider.get_tracer("test")
+    assert current.current_span() is trace.get_current_span() is trace.INVALID_SPAN
+    outer = tracer.start_span("outer")
+    token = current.attach(current.with_span(outer))
+    try:
+        assert trace.get_current_span() is outer and current.current_span() is outer
+        inner = tracer.start_span("inner")  # the SDK finds its parent in the context the helpers set
+        assert inner.parent is not None and inner.parent.span_id == outer.get_span_context().span_id
+        api_token = context.attach(trace.set_span_in_context(inner))
+        assert current.current_span() is inner
+        context.detach(api_token)
+        base = current.with_span(inner)
+        assert trace.get_current_span(base) is inner and trace.get_current_span() is outer
+        assert trace.get_current_span(current.with_span(outer, base)) is outer
+    finally:
+        current.detach(token)
+    assert current.current_span() is trace.INVALID_SPAN

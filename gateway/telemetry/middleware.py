@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.telemetry import naming
+from gateway.telemetry import current, naming
 from gateway.telemetry.outgoing import ACTIVE_TRACER, PROPAGATOR
 from gateway.telemetry.store import format_trace_id
 
@@ -35,7 +34,7 @@ class TracingMiddleware:
         attributes: dict[str, str] = {naming.HTTP_METHOD: method, naming.URL_PATH: path}
         span = self.tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
         trace_id = format_trace_id(span.get_span_context().trace_id).encode()
-        token = context.attach(trace.set_span_in_context(span))
+        token = current.attach(current.with_span(span))
         tracer_token = ACTIVE_TRACER.set(self.tracer)
 
         async def send_with_trace_id(message: Message) -> None:
@@ -55,5 +54,5 @@ class TracingMiddleware:
             raise
         finally:
             ACTIVE_TRACER.reset(tracer_token)
-            context.detach(token)
+            current.detach(token)
             span.end()

@@ -18,14 +18,14 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
-from opentelemetry import context, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Span, StatusCode, Tracer
 from strawberry.extensions import SchemaExtension
 
 from gateway.context import RequestContext
 from gateway.extensions import shape_error
-from gateway.telemetry import naming
+from gateway.telemetry import current, naming
 from gateway.telemetry.spans import LeanTracer
 from gateway.telemetry.store import format_trace_id
 
@@ -55,11 +55,11 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             span: Span | None = None
             token = None
             if tracer is not None:
-                span = _start(tracer, naming.OPERATION, trace.get_current_span())
+                span = _start(tracer, naming.OPERATION, current.current_span())
                 self._span = span
-                self._parent = trace.set_span_in_context(span)
+                self._parent = current.with_span(span)
                 self._trace_id = span.get_span_context().trace_id
-                token = context.attach(self._parent)
+                token = current.attach(self._parent)
             self._stage_start = time.time_ns()
             failure: BaseException | None = None
             try:
@@ -69,7 +69,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
                 raise
             finally:
                 if token is not None:
-                    context.detach(token)
+                    current.detach(token)
                 self._finish(span, time.perf_counter() - started, failure)
 
         def _finish(self, span: Span | None, seconds: float, failure: BaseException | None) -> None:
@@ -140,11 +140,11 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
                 yield
                 return
             span = _start(tracer, naming.EXECUTE, self._span, self._parent)
-            token = context.attach(trace.set_span_in_context(span, self._parent))
+            token = current.attach(current.with_span(span, self._parent))
             try:
                 yield
             finally:
-                context.detach(token)
+                current.detach(token)
                 span.end()
 
         def get_results(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from gateway.telemetry import naming
+from gateway.telemetry import current, naming
 from gateway.telemetry.spans import LeanTracer
 
 ACTIVE_TRACER: ContextVar[Tracer | None] = ContextVar("yiwang_active_tracer", default=None)
@@ -29,6 +29,7 @@ PROPAGATOR = TraceContextTextMapPropagator()
 SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
 SECRET_WORD = re.compile(SECRET_WORDS)  # in lower-case text: much faster than an IGNORECASE search
 REDACTED = "REDACTED"
+MAX_REMEMBERED_NAMES = 4096
 
 
 class TracedTransport(httpx.AsyncBaseTransport):
@@ -56,7 +57,7 @@ class TracedTransport(httpx.AsyncBaseTransport):
 def start_fetch_span(tracer: Tracer, method: str, attributes: Callable[[], dict[str, str | int]]) -> trace.Span:
     """The ``http.fetch`` span of one outgoing request, under the current span; ``attributes`` is called only for a
     recorded span (an unsampled trace's span just carries the trace on: no URL to clean up)."""
-    parent = trace.get_current_span()
+    parent = current.current_span()
     if parent.is_recording():
         return _start(tracer, parent, attributes())
     span = _start(tracer, parent, None)
@@ -130,4 +131,16 @@ def safe_target(target: str) -> str:
 
 
 def _is_secret(name: str) -> bool:
-    return SECRET_WORD.search((unquote_plus(name) if "%" in name else name).lower()) is not None
+    """Whether a query parameter name looks like a credential; answers are kept (a department's API has few names)."""
+    try:
+        return _SECRET_NAMES[name]
+    except KeyError:
+        pass
+    secret = SECRET_WORD.search((unquote_plus(name) if "%" in name else name).lower()) is not None
+    if len(_SECRET_NAMES) >= MAX_REMEMBERED_NAMES:
+        _SECRET_NAMES.clear()
+    _SECRET_NAMES[name] = secret
+    return secret
+
+
+_SECRET_NAMES: dict[str, bool] = {}

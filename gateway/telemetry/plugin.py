@@ -10,7 +10,6 @@ import logging
 import time
 from typing import Any
 
-from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, StatusCode, Tracer
 from starlette.middleware import Middleware
@@ -20,7 +19,7 @@ from gateway.exceptions import UpstreamError, YiwangError
 from gateway.metrics import MetricsRegistry
 from gateway.plugins import Plugin, Proceed, UpstreamFetch
 from gateway.settings import Settings
-from gateway.telemetry import naming
+from gateway.telemetry import current, naming
 from gateway.telemetry.admin import trace_routes
 from gateway.telemetry.logs import configure_json_logging
 from gateway.telemetry.measures import TelemetryMetrics
@@ -76,7 +75,7 @@ class TelemetryPlugin(Plugin):
         calls: list[str] | None = None
         if tracer is not None:
             span = _start_fetch_span(tracer, fetch)
-            token = context.attach(trace.set_span_in_context(span))
+            token = current.attach(current.with_span(span))
             if span.is_recording():
                 calls = []  # the outgoing calls note themselves here (to count calls and repeats)
         calls_token = HTTP_CALLS.set(calls)
@@ -98,7 +97,7 @@ class TelemetryPlugin(Plugin):
         finally:
             HTTP_CALLS.reset(calls_token)
             if token is not None:
-                context.detach(token)
+                current.detach(token)
             self.metrics.observe_department_call(fetch.department, fetch.operation,
                                                  failure[0] if failure else None, time.perf_counter() - started)
             if span is not None:
@@ -118,7 +117,7 @@ def _start_fetch_span(tracer: Tracer, fetch: UpstreamFetch) -> Span:
     }
     name = f"{naming.DEPARTMENT_FETCH} {department}"
     if type(tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
-        return tracer.start_child(trace.get_current_span(), name, attributes=attributes)
+        return tracer.start_child(current.current_span(), name, attributes=attributes)
     return tracer.start_span(name, attributes=attributes)
 
 

@@ -29,6 +29,7 @@ tracer or ``record_exception=False`` go to the SDK tracer as they are.
 
 from __future__ import annotations
 
+import dis
 import logging
 import random
 import threading
@@ -73,14 +74,15 @@ _getrandbits = random.getrandbits
 logger = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's warnings about misuse, under the SDK's name
 
 
-def _noop(self: Any, span: Any, parent_context: Any = None) -> None:
-    pass
-
-
 def _does_nothing(method: Any) -> bool:
     """True for a processor method whose body is empty (``pass``, a docstring, ``return None``)."""
     code = getattr(method, "__code__", None)
-    return code is not None and code.co_code == _noop.__code__.co_code
+    if code is None:
+        return False
+    instructions = [i for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+    if [i.opname for i in instructions] == ["LOAD_CONST", "RETURN_VALUE"]:
+        return instructions[0].argval is None
+    return [i.opname for i in instructions] == ["RETURN_CONST"] and instructions[0].argval is None
 
 
 def _flags(sampled: bool, random_trace_id: bool) -> TraceFlags:
