@@ -22,6 +22,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from enum import Enum
 from operator import attrgetter
+from types import CodeType
 from typing import Any
 
 from graphql import (
@@ -50,6 +51,7 @@ DEFINITION_BACKREF = "strawberry-definition"
 # function of the record.
 RECORD_READERS = "__record_readers__"
 FAST_LIST_MIN_ITEMS = 8
+MAX_COMPILED_COMPLETERS = 2048
 
 Completer = Callable[[Any], Any]
 
@@ -306,6 +308,21 @@ class _ObjectPlan:
             lines.append(f"    v{index} = v")
             items.append(f"{response_key!r}: v{index}")
         lines.append("    return {" + ", ".join(items) + "}")
-        exec(compile("\n".join(lines), f"<completer {self.type_name} {cls.__name__}>", "exec"), namespace)
+        exec(_compiled("\n".join(lines), f"<completer {self.type_name} {cls.__name__}>"), namespace)
         completer: Completer = namespace["complete"]
         return completer
+
+
+def _compiled(source: str, filename: str) -> CodeType:
+    """The code of a completer's source, compiled once: plans are made per request (they follow the variables), but
+    a document's selections yield the same few sources again and again, and compiling costs 100 µs or more."""
+    key = (source, filename)
+    code = _CODE.get(key)
+    if code is None:
+        if len(_CODE) >= MAX_COMPILED_COMPLETERS:
+            _CODE.clear()
+        code = _CODE[key] = compile(source, filename, "exec")
+    return code
+
+
+_CODE: dict[tuple[str, str], CodeType] = {}

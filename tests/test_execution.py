@@ -154,3 +154,26 @@ def test_in_range_values_are_completed_without_the_general_executor() -> None:
     assert result.errors is None and result.data is not None
     assert result.data["items"][5] == {"label": "r5", "count": -(2**31) + 5, "level": -1e308, "ok": None}
     assert executed == 1  # only the root field
+
+
+def test_a_repeated_query_compiles_no_completer_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import execution
+
+    compiled: list[str] = []
+
+    def counting_compile(source: str, filename: str, mode: str) -> Any:
+        compiled.append(filename)
+        return compile(source, filename, mode)
+
+    monkeypatch.setattr(execution, "compile", counting_compile, raising=False)
+    monkeypatch.setattr(execution, "_CODE", {})
+    READINGS[:] = [Reading(label=f"r{i}", count=i, level=None, ok=True) for i in range(20)]
+    schema = _readings_schema(FastListExecutionContext)
+    try:
+        first = schema.execute_sync("{ items { label count } }")
+        again = schema.execute_sync("{ items { label count } }")
+        other = schema.execute_sync("{ items { ok label } }")
+    finally:
+        READINGS.clear()
+    assert first.data == again.data and first.errors is None and other.errors is None
+    assert compiled == ["<completer Reading Reading>"] * 2  # the first query, then the other selection
