@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
 import httpx
@@ -35,6 +36,44 @@ from gateway.telemetry.outgoing import (
     start_fetch_span,
     trace_headers,
 )
+
+MAX_REMEMBERED_QUOTES = 4096
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    """``str(httpx.QueryParams(params))`` — the query httpx would send — without building a ``QueryParams``: lists
+    and tuples repeat their key, True/False are ``true``/``false``, None is empty, and names and values are quoted
+    like ``urllib.parse.urlencode`` (which httpx uses); quoted texts are remembered (a department sees few)."""
+    pairs: list[str] = []
+    for key, value in params.items():
+        name = _quoted(key if type(key) is str else str(key))
+        if isinstance(value, (list, tuple)):
+            pairs.extend(f"{name}={_quoted(_primitive(item))}" for item in value)
+        else:
+            pairs.append(f"{name}={_quoted(_primitive(value))}")
+    return "&".join(pairs)
+
+
+def _primitive(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _quoted(text: str) -> str:
+    quoted = _QUOTES.get(text)
+    if quoted is None:
+        if len(_QUOTES) >= MAX_REMEMBERED_QUOTES:
+            _QUOTES.clear()
+        quoted = _QUOTES[text] = quote_plus(text)
+    return quoted
+
+
+_QUOTES: dict[str, str] = {}
 
 
 @contextmanager
@@ -80,7 +119,7 @@ class DirectPath:
     def _target(self, url: str, params: Mapping[str, Any] | None) -> str:
         target = url if "://" in url else f"{self._base}/{url.lstrip('/')}"
         if params:
-            target += ("&" if "?" in target else "?") + str(httpx.QueryParams(params))
+            target += ("&" if "?" in target else "?") + query_string(params)
         return target
 
     async def request(self, method: str, url: str, *, params: Mapping[str, Any] | None,

@@ -129,6 +129,24 @@ class GraphQLView(GraphQL):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    async def get_sub_response(self, request: Any) -> Response:
+        """strawberry's, without its MutableHeaders round trip: no status, no headers, no background task."""
+        sub_response = Response.__new__(Response)
+        sub_response.status_code = None  # type: ignore[assignment]
+        sub_response.raw_headers = []
+        sub_response.background = None
+        return sub_response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """strawberry's: the JSON answer with what resolvers set on the sub-response (status, headers, background)."""
+        response = Response(self.encode_json(response_data), status_code=sub_response.status_code or 200,
+                            media_type="application/json")
+        if sub_response.raw_headers:
+            response.raw_headers.extend(sub_response.raw_headers)
+        if sub_response.background:
+            response.background = sub_response.background
+        return response
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)

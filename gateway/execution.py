@@ -229,16 +229,19 @@ def _object_completer(context: Any, type_: GraphQLObjectType, field_details_list
 
 
 class _SelectedField:
-    __slots__ = ("attribute", "complete", "inline_passthrough", "memo", "non_null", "response_key")
+    __slots__ = ("attribute", "complete", "inline_passthrough", "memo", "non_null", "response_key", "serialize")
 
     def __init__(self, response_key: str, attribute: str, non_null: bool, complete: Completer,
-                 inline_passthrough: str | None) -> None:
+                 type_: GraphQLOutputType) -> None:
         self.response_key = response_key
         self.attribute = attribute  # the Python name of the field
         self.non_null = non_null
         self.complete = complete
-        self.inline_passthrough = inline_passthrough
+        self.inline_passthrough = _INLINE_PASSTHROUGH.get(type_)
         self.memo = complete.by_id if isinstance(complete, _Memo) else None
+        # A scalar's serializer, called from the compiled function itself (an enum has its memo instead)
+        self.serialize = (type_.serialize if is_leaf_type(type_) and not isinstance(type_, GraphQLEnumType)
+                          else None)
 
 
 class _ObjectPlan:
@@ -269,7 +272,7 @@ class _ObjectPlan:
             nullable = _nullable(field_def.type)
             self.fields[response_key] = _SelectedField(
                 response_key, definition.python_name, is_non_null_type(field_def.type),
-                _completer(context, nullable, sub_fields), _INLINE_PASSTHROUGH.get(nullable))
+                _completer(context, nullable, sub_fields), nullable)
 
     def compiled(self, cls: type) -> Completer:
         # Objects that read their fields from a record (schema.components) expose the readers: reading the record
@@ -298,8 +301,12 @@ class _ObjectPlan:
             else:
                 lines.append("    if v is not None:")
                 indent = "        "
-            if selected.inline_passthrough is not None:
-                lines += [f"{indent}if not ({selected.inline_passthrough}):", f"{indent}    v = c{index}(v)"]
+            if selected.serialize is not None:  # a scalar: serialised unless it is its own serialisation
+                namespace[f"s{index}"] = selected.serialize
+                body = [f"v = s{index}(v)", "if v is None:", "    raise Unplannable"]
+                if selected.inline_passthrough is not None:
+                    body = [f"if not ({selected.inline_passthrough}):", *(f"    {line}" for line in body)]
+                lines += [indent + line for line in body]
             elif selected.memo is not None:  # an enum: serialised names are non-empty strings
                 namespace[f"m{index}"] = selected.memo
                 lines.append(f"{indent}v = m{index}.get(id(v)) or c{index}(v)")

@@ -167,3 +167,17 @@ async def test_compressed_and_chunked_answers_arrive_decoded_like_httpx() -> Non
         await direct_client.aclose()
         await httpx_client.aclose()
         await server.close()
+
+
+@pytest.mark.parametrize("params", [
+    {"district_codes": "370811,370812", "page": 1, "size": 1000},
+    {"q": "济宁 任城区", "flag": True, "off": False, "empty": None, "ratio": 0.5},
+    {"ids": ["a b", "c&d", "e=f"], "tuple": ("1", 2), "none": []},
+    {"already": "%20encoded+plus", "slash/key": "x/y?z#w", 3: "numeric key"},
+])
+def test_the_query_string_is_the_one_httpx_sends(params: dict[Any, Any]) -> None:
+    from connectors.direct import query_string
+
+    expected = str(httpx.QueryParams(params))
+    assert query_string(params) == expected
+    assert query_string(params) == expected  # again, from the remembered quotes
