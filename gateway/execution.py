@@ -46,6 +46,8 @@ from graphql import (
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from gateway import arguments
+
 DEFINITION_BACKREF = "strawberry-definition"
 # On classes whose instances read each field from ``_record``: field name -> the record's attribute name, or a
 # function of the record.
@@ -54,6 +56,9 @@ FAST_LIST_MIN_ITEMS = 8
 MAX_COMPILED_COMPLETERS = 2048
 
 Completer = Callable[[Any], Any]
+
+
+arguments.install()  # literal field arguments coerced once per document (gateway/arguments.py)
 
 
 class _Unplannable(Exception):
