@@ -6,10 +6,11 @@
 
 One run: install the peer (npm ci) and wrk if missing; start the mock departments pinned to the second core;
 compose the peer's supergraph; check that both gateways answer every scenario with the same content and print the
-response sizes; then, round by round, start one gateway at a time (pinned to the first core in the pinned variant,
-unpinned in the unpinned variant; the order alternates per round), warm each scenario up, measure it with wrk and
-read CPU time and peak RSS from /proc. Medians over the rounds go to bench/results/<name>.json and a markdown table
-(bench/results/<name>.md, also printed). Only ratios from the same run mean anything on a shared machine.
+response sizes; then, round by round, start both gateways (pinned to the first core in the pinned variant,
+unpinned in the unpinned variant), and measure each scenario on one gateway and at once on the other (the order
+alternates per round): warm it up, measure it with wrk, read CPU time and peak RSS from /proc. Medians over the
+rounds go to bench/results/<name>.json and a markdown table (bench/results/<name>.md, also printed). Only ratios
+from the same run mean anything on a shared machine.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Profile:
     unpinned_rounds: int
     seconds: int
     warmup_seconds: int
-    wait_quiet_seconds: int  # before each gateway session, wait up to this long for other processes to calm down
+    wait_quiet_seconds: int  # before each scenario, wait up to this long for other processes to calm down
 
 
 PROFILES = {
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=int, help="measured seconds per scenario and gateway")
     parser.add_argument("--warmup", type=int, help="warm-up seconds per scenario and gateway")
     parser.add_argument("--wait-quiet", type=int, metavar="SECONDS",
-                        help="before each gateway session, wait up to this long for other processes to use less "
+                        help="before each scenario, wait up to this long for other processes to use less "
                              f"than {NOISY_MACHINE_CORES} core (default: 0 quick, 30 full)")
     parser.add_argument("--scenarios", help="comma-separated scenario keys or numbers (default: all)")
     parser.add_argument("--yiwang-env", action="append", default=[], metavar="NAME=VALUE",
@@ -275,7 +276,39 @@ def measure(ctx: Context, service: Service, scenario: Scenario, *, pinned: bool,
     return row
 
 
+class _Gateway:
+    """One gateway process of a round, started again (once or twice) if something else stops it."""
+
+    def __init__(self, ctx: Context, name: str, pinned: bool, settings: dict[str, str]) -> None:
+        self.ctx, self.name, self.pinned, self.settings = ctx, name, pinned, settings
+        self.service = start_gateway(ctx, name, pinned, settings)
+        self.restarts = 0
+
+    def measure(self, scenario: Scenario, profile: Profile) -> dict[str, Any]:
+        while True:
+            try:
+                return measure(self.ctx, self.service, scenario, pinned=self.pinned, seconds=profile.seconds,
+                               warmup=profile.warmup_seconds)
+            except (BenchError, OSError) as exc:
+                # On a shared machine another session may stop our processes; start again, once or twice,
+                # rather than lose the run.
+                code = self.service.process.poll()
+                if code is None or self.restarts >= MAX_RESTARTS:
+                    raise
+                self.restarts += 1
+                log(f"{self.name} exited with {code} during {scenario.key} (not stopped by the harness: "
+                    f"{exc!s:.120}); starting it again")
+                self.service = start_gateway(self.ctx, self.name, self.pinned, self.settings)
+
+    def stop(self) -> None:
+        self.service.stop()
+
+
 def run_rounds(ctx: Context, scenarios: Sequence[Scenario], profile: Profile) -> dict[str, Any]:
+    """Each round starts both gateways (on the same core when pinned) and measures every scenario on one, then at
+    once on the other: the machine's drift (on these shared machines the same code's CPU per request moves by a
+    third within minutes) then hits both sides of a ratio alike. Only the gateway under load uses the core; the
+    other waits idle (what it uses anyway counts as other processes' CPU, the noise line)."""
     plan = [("pinned", r) for r in range(profile.pinned_rounds)] + \
            [("unpinned", r) for r in range(profile.unpinned_rounds)]
     rounds: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
@@ -284,38 +317,26 @@ def run_rounds(ctx: Context, scenarios: Sequence[Scenario], profile: Profile) ->
         pinned = variant == "pinned" and ctx.gateway_cpus is not None
         harness.set_affinity(ctx.mocks.pid, ctx.side_cpus if pinned and ctx.side_cpus else ctx.all_cpus)
         order = GATEWAYS if index % 2 == 0 else tuple(reversed(GATEWAYS))
-        log(f"round {index + 1}/{len(plan)} ({variant} #{number + 1}): {' then '.join(order)}")
-        for name in order:
-            if profile.wait_quiet_seconds:
-                _wait_quiet(ctx, profile.wait_quiet_seconds)
-            settings = _settings(measured[0], name) if measured else {}
-            service = start_gateway(ctx, name, pinned, settings)
-            restarts = 0
-            try:
-                for scenario in measured:
-                    if _settings(scenario, name) != settings:  # a yiwang process of the scenario's own settings
-                        service.stop()
-                        settings = _settings(scenario, name)
-                        service = start_gateway(ctx, name, pinned, settings)
-                    while True:
-                        try:
-                            row = measure(ctx, service, scenario, pinned=pinned, seconds=profile.seconds,
-                                          warmup=profile.warmup_seconds)
-                            break
-                        except (BenchError, OSError) as exc:
-                            # On a shared machine another session may stop our processes; start again, once or
-                            # twice, rather than lose the run.
-                            code = service.process.poll()
-                            if code is None or restarts >= MAX_RESTARTS:
-                                raise
-                            restarts += 1
-                            log(f"{name} exited with {code} during {scenario.key} (not stopped by the harness: "
-                                f"{exc!s:.120}); starting it again")
-                            service = start_gateway(ctx, name, pinned, settings)
-                    row["round"], row["order"], row["restarts"] = index + 1, order.index(name) + 1, restarts
+        log(f"round {index + 1}/{len(plan)} ({variant} #{number + 1}): each scenario on {' then '.join(order)}")
+        gateways: dict[str, _Gateway] = {}
+        try:
+            for scenario in measured:
+                if profile.wait_quiet_seconds:
+                    _wait_quiet(ctx, profile.wait_quiet_seconds)
+                for name in order:
+                    settings = _settings(scenario, name)
+                    gateway = gateways.get(name)
+                    if gateway is not None and gateway.settings != settings:  # a process of the scenario's settings
+                        gateway.stop()
+                        gateway = None
+                    if gateway is None:
+                        gateway = gateways[name] = _Gateway(ctx, name, pinned, settings)
+                    row = gateway.measure(scenario, profile)
+                    row["round"], row["order"], row["restarts"] = index + 1, order.index(name) + 1, gateway.restarts
                     rounds.setdefault(variant, {}).setdefault(scenario.key, {}).setdefault(name, []).append(row)
-            finally:
-                service.stop()
+        finally:
+            for gateway in gateways.values():
+                gateway.stop()
     harness.set_affinity(ctx.mocks.pid, ctx.side_cpus or ctx.all_cpus)
     return rounds
 
@@ -397,7 +418,7 @@ def markdown(result: dict[str, Any], scenarios: Sequence[Scenario]) -> str:
              + (" with uncommitted changes" if result["machine"]["git_uncommitted_changes"] else "") + ".", ""]
     for variant, data in result["variants"].items():
         rounds = result["config"][f"{variant}_rounds"]
-        where = ("each gateway alone on core 0, mocks and wrk on core 1" if variant == "pinned"
+        where = ("each gateway on core 0, loaded one at a time; mocks and wrk on core 1" if variant == "pinned"
                  else "no pinning (gateway, mocks and wrk share all cores)")
         lines += [f"## {variant} ({rounds} round{'s' if rounds != 1 else ''}; {where})", "",
                   "| Scenario | Gateway | RPS | p50 ms | p95 ms | p99 ms | CPU ms/req | Peak RSS MB | "

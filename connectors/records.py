@@ -79,20 +79,23 @@ class ComponentRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _deferred(name: str, translate: str) -> Any:
+def _deferred(name: str, translate: str, done: int) -> Any:
     """A field of ``DeferredComponentRecord`` kept in ``ComponentRecord``'s slot, filled by ``translate`` on first
-    read (until then the slot is empty: creating a record sets nothing for it)."""
+    read; ``done`` is the bit of ``_translated`` that says ``translate`` has run (a bit test costs less than a
+    sentinel per field set at creation, or an AttributeError caught at the first read)."""
     slot = ComponentRecord.__dict__[name]  # the dataclass slot's member descriptor
     get, set_ = slot.__get__, slot.__set__
 
     def read(self: DeferredComponentRecord) -> Any:
-        try:
-            return get(self, ComponentRecord)
-        except AttributeError:
+        if not self._translated & done:
             getattr(self, translate)()
-            return get(self, ComponentRecord)
+            self._translated |= done
+        return get(self, ComponentRecord)
 
     return property(read, set_, doc=f"{name}, translated from the department's row when first read")
+
+
+_LOCATION, _ORGANIZATIONS, _ATTRIBUTES = 1, 2, 4
 
 
 class DeferredComponentRecord(ComponentRecord):
@@ -105,18 +108,20 @@ class DeferredComponentRecord(ComponentRecord):
     It equals the ``ComponentRecord`` with the same values, and ``resolved()`` is that record.
     """
 
-    __slots__ = ("row",)
+    __slots__ = ("_translated", "row")
     row: Any
+    _translated: int  # bits of the translate methods that have run
 
-    lng = _deferred("lng", "translate_location")
-    lat = _deferred("lat", "translate_location")
-    owner = _deferred("owner", "translate_organizations")
-    maintainer = _deferred("maintainer", "translate_organizations")
-    attributes = _deferred("attributes", "translate_attributes")
+    lng = _deferred("lng", "translate_location", _LOCATION)
+    lat = _deferred("lat", "translate_location", _LOCATION)
+    owner = _deferred("owner", "translate_organizations", _ORGANIZATIONS)
+    maintainer = _deferred("maintainer", "translate_organizations", _ORGANIZATIONS)
+    attributes = _deferred("attributes", "translate_attributes", _ATTRIBUTES)
 
     def __init__(self, row: Any) -> None:
         """Subclasses set the eager fields after this."""
         self.row = row
+        self._translated = 0
 
     def translate_location(self) -> None:
         raise NotImplementedError
