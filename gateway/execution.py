@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from contextlib import suppress
 from enum import Enum
+from keyword import iskeyword
 from operator import attrgetter
 from types import CodeType
 from typing import Any
@@ -155,13 +156,14 @@ class _Memo:
     """Enum values are few: serialise each once (strawberry's enum serializer is slow per call).
 
     Python enum members are also kept by identity (``by_id``): hashing a member calls ``Enum.__hash__``, a Python
-    function, while an ``id`` is an int. Members live as long as their class, so their ids are never reused."""
+    function, while an ``id`` is an int. The memo holds the members too, so their ids cannot be reused."""
 
-    __slots__ = ("by_id", "known", "serialize")
+    __slots__ = ("by_id", "known", "members", "serialize")
 
     def __init__(self, serialize: Callable[[Any], Any]) -> None:
         self.known: dict[Any, Any] = {}
         self.by_id: dict[int, Any] = {}
+        self.members: list[Enum] = []
         self.serialize = serialize
 
     def __call__(self, value: Any) -> Any:
@@ -174,7 +176,8 @@ class _Memo:
             raise _Unplannable
         with suppress(TypeError):  # an unhashable value is not memoised
             self.known[value] = serialized
-        if isinstance(value, Enum):
+        if isinstance(value, Enum) and id(value) not in self.by_id:
+            self.members.append(value)
             self.by_id[id(value)] = serialized
         return serialized
 
@@ -293,7 +296,7 @@ class _ObjectPlan:
                 items.append(f"{response_key!r}: {self.type_name!r}")
                 continue
             reader = readers[selected.attribute] if on_record and readers is not None else selected.attribute
-            if isinstance(reader, str) and reader.isidentifier():
+            if isinstance(reader, str) and reader.isidentifier() and not iskeyword(reader):
                 read = f"src.{reader}"
             else:
                 namespace[f"r{index}"] = reader if callable(reader) else attrgetter(reader)
