@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -64,16 +65,7 @@ def _primitive(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _quoted(text: str) -> str:
-    quoted = _QUOTES.get(text)
-    if quoted is None:
-        if len(_QUOTES) >= MAX_REMEMBERED_QUOTES:
-            _QUOTES.clear()
-        quoted = _QUOTES[text] = quote_plus(text)
-    return quoted
-
-
-_QUOTES: dict[str, str] = {}
+_quoted = lru_cache(maxsize=MAX_REMEMBERED_QUOTES)(quote_plus)
 
 
 @contextmanager

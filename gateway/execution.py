@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from contextlib import suppress
 from enum import Enum
+from functools import lru_cache
 from keyword import iskeyword
 from operator import attrgetter
 from types import CodeType
@@ -127,7 +128,7 @@ def _completer(context: Any, type_: GraphQLOutputType, field_details_list: Any) 
 def _leaf_completer(type_: Any) -> Completer:
     serialize = type_.serialize
     if isinstance(type_, GraphQLEnumType):
-        return _memoized(serialize)
+        return _Memo(serialize)
     passthrough = _PASSTHROUGH.get(type_)
 
     def complete(value: Any) -> Any:
@@ -182,10 +183,6 @@ class _Memo:
         return serialized
 
 
-def _memoized(serialize: Callable[[Any], Any]) -> Completer:
-    return _Memo(serialize)
-
-
 def _runtime_type_name(value: Any) -> str:
     definition = getattr(type(value), "__strawberry_definition__", None)
     if definition is None:
@@ -237,11 +234,9 @@ def _object_completer(context: Any, type_: GraphQLObjectType, field_details_list
 
 
 class _SelectedField:
-    __slots__ = ("attribute", "complete", "inline_passthrough", "memo", "non_null", "response_key", "serialize")
+    __slots__ = ("attribute", "complete", "inline_passthrough", "memo", "non_null", "serialize")
 
-    def __init__(self, response_key: str, attribute: str, non_null: bool, complete: Completer,
-                 type_: GraphQLOutputType) -> None:
-        self.response_key = response_key
+    def __init__(self, attribute: str, non_null: bool, complete: Completer, type_: GraphQLOutputType) -> None:
         self.attribute = attribute  # the Python name of the field
         self.non_null = non_null
         self.complete = complete
@@ -279,7 +274,7 @@ class _ObjectPlan:
                 raise _Unplannable
             nullable = _nullable(field_def.type)
             self.fields[response_key] = _SelectedField(
-                response_key, definition.python_name, is_non_null_type(field_def.type),
+                definition.python_name, is_non_null_type(field_def.type),
                 _completer(context, nullable, sub_fields), nullable)
 
     def compiled(self, cls: type) -> Completer:
@@ -328,16 +323,8 @@ class _ObjectPlan:
         return completer
 
 
+@lru_cache(maxsize=MAX_COMPILED_COMPLETERS)
 def _compiled(source: str, filename: str) -> CodeType:
     """The code of a completer's source, compiled once: plans are made per request (they follow the variables), but
     a document's selections yield the same few sources again and again, and compiling costs 100 µs or more."""
-    key = (source, filename)
-    code = _CODE.get(key)
-    if code is None:
-        if len(_CODE) >= MAX_COMPILED_COMPLETERS:
-            _CODE.clear()
-        code = _CODE[key] = compile(source, filename, "exec")
-    return code
-
-
-_CODE: dict[tuple[str, str], CodeType] = {}
+    return compile(source, filename, "exec")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
 import httpx
@@ -130,17 +131,7 @@ def safe_target(target: str) -> str:
                                  for parameter, hidden in zip(parameters, secret, strict=True))
 
 
+@lru_cache(maxsize=MAX_REMEMBERED_NAMES)
 def _is_secret(name: str) -> bool:
     """Whether a query parameter name looks like a credential; answers are kept (a department's API has few names)."""
-    try:
-        return _SECRET_NAMES[name]
-    except KeyError:
-        pass
-    secret = SECRET_WORD.search((unquote_plus(name) if "%" in name else name).lower()) is not None
-    if len(_SECRET_NAMES) >= MAX_REMEMBERED_NAMES:
-        _SECRET_NAMES.clear()
-    _SECRET_NAMES[name] = secret
-    return secret
-
-
-_SECRET_NAMES: dict[str, bool] = {}
+    return SECRET_WORD.search((unquote_plus(name) if "%" in name else name).lower()) is not None
