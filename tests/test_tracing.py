@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode, TraceState
 from starlette.applications import Starlette
 
 from gateway.app import create_app
@@ -414,6 +414,34 @@ def test_lean_tracer_samples_like_parent_based_and_asks_other_samplers_every_tim
     assert all(dict(s.attributes or {}) == {"sampler": "counting"} for s in exporter.get_finished_spans())
 
 
+def test_lean_tracer_decides_new_traces_as_the_ratio_sampler_does() -> None:
+    import random
+
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from gateway.telemetry.spans import LeanTracer, lean_tracer
+
+    def roots(tracer: Any) -> list[tuple[Any, ...]]:
+        random.seed(7)  # both tracers draw the same ids, in the same order (trace id, then span id)
+        made = [tracer.start_span("root", attributes={"n": number}) for number in range(200)]
+        described = [(span.get_span_context(), span.is_recording(), dict(getattr(span, "attributes", None) or {}))
+                     for span in made]
+        for span in made:
+            span.end()
+        return described
+
+    provider, exporter = lean_provider(ParentBased(TraceIdRatioBased(0.5)))
+    lean = lean_tracer(provider, "test")
+    assert isinstance(lean, LeanTracer) and lean.root_ratio_bound is not None
+    expected, got = roots(provider.get_tracer("test")), roots(lean)
+    assert got == expected
+    sampled = sum(recording for _, recording, _ in got)
+    assert 50 < sampled < 150  # both decisions were taken
+    assert all(context.trace_flags.sampled is recording and context.trace_flags.random_trace_id
+               and context.trace_state == TraceState() for context, recording, _ in got)
+    assert len(exporter.get_finished_spans()) == 2 * sampled
+
+
 def test_outgoing_urls_keep_no_credentials() -> None:
     from gateway.telemetry.outgoing import safe_url
 
@@ -425,6 +453,9 @@ def test_outgoing_urls_keep_no_credentials() -> None:
         "http://dept.example/x?access_token=REDACTED&page=1&apiKey=REDACTED&Signature=REDACTED&keyword=REDACTED"
     assert safe_url(httpx.URL("http://dept.example/x?to%6Ben=abc&q=token")) == \
         "http://dept.example/x?to%6Ben=REDACTED&q=token"  # an escaped name is decoded; a value is not a name
+    assert safe_url(httpx.URL("http://dept.example/x?q=secret&sort=key")) == \
+        "http://dept.example/x?q=secret&sort=key"  # credential words in values only
+    assert safe_url(httpx.URL("http://dept.example/x?page=1&TOKEN=t")) == "http://dept.example/x?page=1&TOKEN=REDACTED"
     assert safe_url(httpx.URL("http://dept.example/plain")) == "http://dept.example/plain"
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.telemetry import current, naming
 from gateway.telemetry.outgoing import ACTIVE_TRACER, PROPAGATOR
+from gateway.telemetry.spans import LeanTracer
 from gateway.telemetry.store import format_trace_id
 
-PROPAGATED_HEADERS = (b"traceparent", b"tracestate")
 UNTRACED_PATHS = ("/metrics", "/healthz", "/admin/")  # scrapes, probes and looking at traces are not traced
 
 
@@ -27,13 +29,16 @@ class TracingMiddleware:
         if scope["type"] != "http" or path.startswith(self.untraced_paths):
             await self.app(scope, receive, send)
             return
-        carrier = {name.decode("latin-1"): value.decode("latin-1")
-                   for name, value in scope["headers"] if name in PROPAGATED_HEADERS}
-        parent = PROPAGATOR.extract(carrier) if carrier else None
+        parent = self._incoming(scope)
         method: str = scope["method"]
         attributes: dict[str, str] = {naming.HTTP_METHOD: method, naming.URL_PATH: path}
-        span = self.tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
-        trace_id = format_trace_id(span.get_span_context().trace_id).encode()
+        name = f"{method} {path}"
+        if type(self.tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
+            parent_span = current.current_span() if parent is None else trace.get_current_span(parent)
+            span = self.tracer.start_child(parent_span, name, SpanKind.SERVER, attributes, context=parent)
+        else:
+            span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        trace_id = format_trace_id(span.get_span_context()[0]).encode()  # a SpanContext is a tuple: [0] is its trace id
         token = current.attach(current.with_span(span))
         tracer_token = ACTIVE_TRACER.set(self.tracer)
 
@@ -56,3 +61,17 @@ class TracingMiddleware:
             ACTIVE_TRACER.reset(tracer_token)
             current.detach(token)
             span.end()
+
+    @staticmethod
+    def _incoming(scope: Scope) -> Context | None:
+        """The caller's trace context, if its request carries a ``traceparent`` (``tracestate`` means nothing
+        without one)."""
+        headers = dict(scope["headers"])  # (in C: a request has a dozen headers, and nearly never a traceparent)
+        traceparent = headers.get(b"traceparent")
+        if traceparent is None:
+            return None
+        carrier = {"traceparent": traceparent.decode("latin-1")}
+        tracestate = headers.get(b"tracestate")
+        if tracestate is not None:
+            carrier["tracestate"] = tracestate.decode("latin-1")
+        return PROPAGATOR.extract(carrier)

@@ -29,6 +29,7 @@ HTTP_CALLS: ContextVar[list[str] | None] = ContextVar("yiwang_http_calls", defau
 PROPAGATOR = TraceContextTextMapPropagator()
 SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
 SECRET_WORD = re.compile(SECRET_WORDS)  # in lower-case text: much faster than an IGNORECASE search
+SECRET_OR_ESCAPED_NAME = re.compile(rf"(?:^|&)[^=&]*(?:%|{SECRET_WORDS})")  # in a lower-case query string
 REDACTED = "REDACTED"
 MAX_REMEMBERED_NAMES = 4096
 
@@ -69,11 +70,10 @@ def start_fetch_span(tracer: Tracer, method: str, attributes: Callable[[], dict[
 
 def trace_headers(span: trace.Span) -> dict[str, str]:
     """What TraceContextTextMapPropagator.inject writes, without looking the span up in a context again."""
-    span_context = span.get_span_context()
-    headers = {"traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-                              f"{span_context.trace_flags:02x}"}
-    if span_context.trace_state:
-        headers["tracestate"] = span_context.trace_state.to_header()
+    trace_id, span_id, _, flags, trace_state, _ = span.get_span_context()  # a SpanContext is this tuple
+    headers = {"traceparent": f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"}
+    if trace_state:
+        headers["tracestate"] = trace_state.to_header()
     return headers
 
 
@@ -123,6 +123,8 @@ def safe_target(target: str) -> str:
     path, _, query = target.partition("?")
     if not query:
         return path
+    if SECRET_OR_ESCAPED_NAME.search(query.lower()) is None:
+        return target  # no name with a credential word, nor a percent-encoded name that could hide one
     parameters = query.split("&")
     secret = [_is_secret(parameter.partition("=")[0]) for parameter in parameters]
     if not any(secret):

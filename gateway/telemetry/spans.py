@@ -9,12 +9,14 @@ empty ``on_start``/``_on_ending``, and a second object (``_readable_span()``) bu
 
 * the sampler runs for spans without a local parent (the request span: a new trace or an incoming ``traceparent``)
   — or for every span when the provider's sampler is not a standard ``ParentBased`` one; below a local parent the
-  span takes the parent's decision, exactly what ``ParentBased`` returns there. ``start_child`` takes the parent
-  span itself, so the gateway's own spans skip the context lookup too;
+  span takes the parent's decision, exactly what ``ParentBased`` returns there. A new trace under the gateway's
+  ``ParentBased(TraceIdRatioBased)`` is decided the way that sampler decides, on the trace id, without its calls.
+  ``start_child`` takes the parent span itself, so the gateway's own spans skip the context lookup too;
 * the ``SpanContext`` of a child is built as the tuple it is (its trace id comes from a valid parent, its span id
   from the id generator, so there is nothing to check);
 * attributes live in a plain dict: values of the primitive types (what the gateway's spans carry) are stored as
-  given, anything else goes through the SDK's own cleaning; the span limits (count, string length) still hold;
+  given (checked in C, with no Python loop per attribute), anything else goes through the SDK's own cleaning; the
+  span limits (count, string length) still hold;
 * resource, scope and limits are the tracer's (read through it), events and links are created on first use, and
   one lock serves all lean spans (the base class's methods take it; the gateway touches a span from one thread);
 * processors whose ``on_start`` or ``_on_ending`` is empty (the SDK's batch and simple processors, the trace store)
@@ -44,10 +46,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Span, SpanLimits, SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
     INVALID_SPAN_ID,
     Link,
     NonRecordingSpan,
@@ -62,12 +65,14 @@ from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
 _PRIMITIVE_TYPES = frozenset((str, bool, int, float))
+_STR_TYPE = frozenset((str,))
 _UNSET_STATUS = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _NOT_SAMPLED_RANDOM = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _LOCK = threading.Lock()
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT  # the ratio sampler decides on these bits
 _new = object.__new__
 _new_tuple = tuple.__new__
 _getrandbits = random.getrandbits
@@ -83,6 +88,12 @@ def _does_nothing(method: Any) -> bool:
     if [i.opname for i in instructions] == ["LOAD_CONST", "RETURN_VALUE"]:
         return instructions[0].argval is None
     return [i.opname for i in instructions] == ["RETURN_CONST"] and instructions[0].argval is None
+
+
+def _plain(attributes: Mapping[str, Any]) -> bool:
+    """Primitive values under non-empty ``str`` keys (the checks run in C: no Python loop per attribute)."""
+    return (_PRIMITIVE_TYPES.issuperset(map(type, attributes.values())) and _STR_TYPE.issuperset(map(type, attributes))
+            and "" not in attributes)
 
 
 def _flags(sampled: bool, random_trace_id: bool) -> TraceFlags:
@@ -194,8 +205,9 @@ class LeanSpan(Span):
         tracer = self._tracer
         if tracer.span_processor._span_processors is not tracer.processors:
             tracer.refresh_processors()
-        for processor in tracer.ending:
-            processor._on_ending(self)
+        if tracer.ending:
+            for processor in tracer.ending:
+                processor._on_ending(self)
         for processor in tracer.ended:
             processor.on_end(self)  # ended, the span refuses changes: it is its own readable snapshot
 
@@ -228,8 +240,12 @@ class LeanTracer(trace_api.Tracer):
         self.inherit_local = (isinstance(sampler, ParentBased) and sampler._local_parent_sampled is ALWAYS_ON
                               and sampler._local_parent_not_sampled is ALWAYS_OFF)
         # The SDK's RandomIdGenerator, without its method call per id.
-        self.new_span_id = (_random_span_id if type(self.id_generator) is RandomIdGenerator
-                            else self.id_generator.generate_span_id)
+        self.random_ids = type(self.id_generator) is RandomIdGenerator
+        self.new_span_id = _random_span_id if self.random_ids else self.id_generator.generate_span_id
+        # A new trace under ParentBased(TraceIdRatioBased(rate)) is sampled when its id is below this bound.
+        root = sampler._root if type(sampler) is ParentBased else None
+        self.root_ratio_bound: int | None = (root.bound if type(root) is TraceIdRatioBased and self.random_ids
+                                             else None)
         self.span_processor: Any = tracer.span_processor
         if not isinstance(self.span_processor, SynchronousMultiSpanProcessor):  # e.g. a concurrent one: as it is
             self.span_processor = _Single(self.span_processor)
@@ -250,10 +266,7 @@ class LeanTracer(trace_api.Tracer):
         """Whether ``more`` can go into ``attributes`` as they are: primitive values, str keys, within the limits."""
         if self.max_length is not None or len(attributes) + len(more) > self.max_attributes:
             return False
-        for key, value in more.items():
-            if type(value) not in _PRIMITIVE_TYPES or type(key) is not str or not key:
-                return False
-        return True
+        return _plain(more)
 
     def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
                    attributes: types.Attributes = None, links: Sequence[Link] | None = (),
@@ -272,40 +285,59 @@ class LeanTracer(trace_api.Tracer):
         parent: SpanContext = (parent_span._context if type(parent_span) is LeanSpan  # type: ignore[attr-defined,assignment]
                                else parent_span.get_span_context())
         if not (self.inherit_local and parent[5] and not parent[2]):  # is_valid, is_remote
-            if context is None and self.starting:
-                context = trace_api.set_span_in_context(parent_span)
-            return self._start_sampled(name, parent if parent.is_valid else None, context, kind, attributes,
+            return self._start_sampled(name, parent if parent[5] else None, parent_span, context, kind, attributes,
                                        start_time)
         flags = parent[3]
         if flags is not _SAMPLED and flags is not _SAMPLED_RANDOM:
             flags = _flags(bool(flags & TraceFlags.SAMPLED), bool(flags & TraceFlags.RANDOM_TRACE_ID))
             if flags is _NOT_SAMPLED or flags is _NOT_SAMPLED_RANDOM:
                 return NonRecordingSpan(_span_context(parent[0], self.new_span_id(), flags, parent[4]))
+        span_id = (_getrandbits(64) or _random_span_id()) if self.random_ids else self.new_span_id()
+        span_context = _new_tuple(SpanContext, (parent[0], span_id, False, flags, parent[4], True))  # _span_context
+        return self._recording(name, span_context, parent, kind, attributes, start_time, parent_span, context)
+
+    def _recording(self, name: str, span_context: SpanContext, parent: SpanContext | None, kind: SpanKind,
+                   attributes: types.Attributes, start_time: int | None, parent_span: trace_api.Span | None,
+                   context: Context | None) -> LeanSpan:
         span: LeanSpan = _new(LeanSpan)
         span._tracer = self
         span._name = name
-        span._context = _span_context(parent[0], self.new_span_id(), flags, parent[4])
+        span._context = span_context
         span._parent = parent
         span._kind = kind
-        span._attributes = {}
-        if attributes:
-            if self.plain(span._attributes, attributes):
-                span._attributes.update(attributes)
-            else:
-                span.set_attributes(attributes)
+        if not attributes:
+            span._attributes = {}
+        elif self.max_length is None and len(attributes) <= self.max_attributes and _plain(attributes):
+            span._attributes = dict(attributes)
+        else:
+            span._attributes = {}
+            span.set_attributes(attributes)
         span._start_time = start_time if start_time is not None else time_ns()
         if self.span_processor._span_processors is not self.processors:
             self.refresh_processors()
         if self.starting:
-            if context is None:
+            if context is None and parent_span is not None:
                 context = trace_api.set_span_in_context(parent_span)
             for processor in self.starting:
                 processor.on_start(span, parent_context=context)
         return span
 
-    def _start_sampled(self, name: str, parent: SpanContext | None, context: Context | None, kind: SpanKind,
-                       attributes: types.Attributes, start_time: int | None) -> trace_api.Span:
-        """The SDK tracer's way: ask the sampler (a root span, a remote parent, or a non-standard sampler)."""
+    def _start_sampled(self, name: str, parent: SpanContext | None, parent_span: trace_api.Span,
+                       context: Context | None, kind: SpanKind, attributes: types.Attributes,
+                       start_time: int | None) -> trace_api.Span:
+        """A span the sampler decides on: a root span, one under a remote parent, or any with a non-standard
+        sampler. A new trace under ``ParentBased(TraceIdRatioBased)`` with random ids is decided here as that
+        sampler would (on the trace id's low 64 bits, the attributes kept, no trace state) without its calls."""
+        if parent is None and self.root_ratio_bound is not None:
+            trace_id = _getrandbits(128) or self.id_generator.generate_trace_id()
+            if trace_id & _TRACE_ID_LIMIT >= self.root_ratio_bound:
+                return NonRecordingSpan(_span_context(trace_id, _getrandbits(64) or _random_span_id(),
+                                                      _NOT_SAMPLED_RANDOM, DEFAULT_TRACE_STATE))
+            span_context = _span_context(trace_id, _getrandbits(64) or _random_span_id(), _SAMPLED_RANDOM,
+                                         DEFAULT_TRACE_STATE)
+            return self._recording(name, span_context, None, kind, attributes, start_time, parent_span, context)
+        if context is None and self.starting:
+            context = trace_api.set_span_in_context(parent_span)
         if parent is None:
             trace_id = self.id_generator.generate_trace_id()
             random_trace_id = self.id_generator.is_trace_id_random()
@@ -317,21 +349,7 @@ class LeanTracer(trace_api.Tracer):
                                    _flags(result.decision.is_sampled(), random_trace_id), result.trace_state)
         if not result.decision.is_recording():
             return NonRecordingSpan(span_context)
-        span: LeanSpan = _new(LeanSpan)
-        span._tracer = self
-        span._name = name
-        span._context = span_context
-        span._parent = parent
-        span._kind = kind
-        span._attributes = {}
-        if result.attributes:
-            span.set_attributes(result.attributes)
-        span._start_time = start_time if start_time is not None else time_ns()
-        if self.span_processor._span_processors is not self.processors:
-            self.refresh_processors()
-        for processor in self.starting:
-            processor.on_start(span, parent_context=context)
-        return span
+        return self._recording(name, span_context, parent, kind, result.attributes, start_time, None, context)
 
     @_agnosticcontextmanager
     def start_as_current_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
