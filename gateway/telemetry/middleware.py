@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.telemetry import current, naming
 from gateway.telemetry.outgoing import ACTIVE_TRACER, PROPAGATOR
-from gateway.telemetry.spans import LeanTracer
 from gateway.telemetry.store import format_trace_id
 
 UNTRACED_PATHS = ("/metrics", "/healthz", "/admin/")  # scrapes, probes and looking at traces are not traced
@@ -32,13 +30,8 @@ class TracingMiddleware:
         parent = self._incoming(scope)
         method: str = scope["method"]
         attributes: dict[str, str] = {naming.HTTP_METHOD: method, naming.URL_PATH: path}
-        name = f"{method} {path}"
-        if type(self.tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
-            parent_span = current.current_span() if parent is None else trace.get_current_span(parent)
-            span = self.tracer.start_child(parent_span, name, SpanKind.SERVER, attributes, context=parent)
-        else:
-            span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
-        trace_id = format_trace_id(span.get_span_context()[0]).encode()  # a SpanContext is a tuple: [0] is its trace id
+        span = self.tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        trace_id = format_trace_id(span.get_span_context().trace_id).encode()
         token = current.attach(current.with_span(span))
         tracer_token = ACTIVE_TRACER.set(self.tracer)
 

@@ -66,6 +66,7 @@ from opentelemetry.util._decorator import _agnosticcontextmanager
 
 _PRIMITIVE_TYPES = frozenset((str, bool, int, float))
 _STR_TYPE = frozenset((str,))
+_NO_ATTRIBUTES: dict[str, Any] = {}
 _UNSET_STATUS = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
@@ -205,9 +206,8 @@ class LeanSpan(Span):
         tracer = self._tracer
         if tracer.span_processor._span_processors is not tracer.processors:
             tracer.refresh_processors()
-        if tracer.ending:
-            for processor in tracer.ending:
-                processor._on_ending(self)
+        for processor in tracer.ending:
+            processor._on_ending(self)
         for processor in tracer.ended:
             processor.on_end(self)  # ended, the span refuses changes: it is its own readable snapshot
 
@@ -240,11 +240,11 @@ class LeanTracer(trace_api.Tracer):
         self.inherit_local = (isinstance(sampler, ParentBased) and sampler._local_parent_sampled is ALWAYS_ON
                               and sampler._local_parent_not_sampled is ALWAYS_OFF)
         # The SDK's RandomIdGenerator, without its method call per id.
-        self.random_ids = type(self.id_generator) is RandomIdGenerator
-        self.new_span_id = _random_span_id if self.random_ids else self.id_generator.generate_span_id
+        random_ids = type(self.id_generator) is RandomIdGenerator
+        self.new_span_id = _random_span_id if random_ids else self.id_generator.generate_span_id
         # A new trace under ParentBased(TraceIdRatioBased(rate)) is sampled when its id is below this bound.
         root = sampler._root if type(sampler) is ParentBased else None
-        self.root_ratio_bound: int | None = (root.bound if type(root) is TraceIdRatioBased and self.random_ids
+        self.root_ratio_bound: int | None = (root.bound if type(root) is TraceIdRatioBased and random_ids
                                              else None)
         self.span_processor: Any = tracer.span_processor
         if not isinstance(self.span_processor, SynchronousMultiSpanProcessor):  # e.g. a concurrent one: as it is
@@ -292,9 +292,8 @@ class LeanTracer(trace_api.Tracer):
             flags = _flags(bool(flags & TraceFlags.SAMPLED), bool(flags & TraceFlags.RANDOM_TRACE_ID))
             if flags is _NOT_SAMPLED or flags is _NOT_SAMPLED_RANDOM:
                 return NonRecordingSpan(_span_context(parent[0], self.new_span_id(), flags, parent[4]))
-        span_id = (_getrandbits(64) or _random_span_id()) if self.random_ids else self.new_span_id()
-        span_context = _new_tuple(SpanContext, (parent[0], span_id, False, flags, parent[4], True))  # _span_context
-        return self._recording(name, span_context, parent, kind, attributes, start_time, parent_span, context)
+        return self._recording(name, _span_context(parent[0], self.new_span_id(), flags, parent[4]), parent, kind,
+                               attributes, start_time, parent_span, context)
 
     def _recording(self, name: str, span_context: SpanContext, parent: SpanContext | None, kind: SpanKind,
                    attributes: types.Attributes, start_time: int | None, parent_span: trace_api.Span | None,
@@ -307,7 +306,7 @@ class LeanTracer(trace_api.Tracer):
         span._kind = kind
         if not attributes:
             span._attributes = {}
-        elif self.max_length is None and len(attributes) <= self.max_attributes and _plain(attributes):
+        elif self.plain(_NO_ATTRIBUTES, attributes):
             span._attributes = dict(attributes)
         else:
             span._attributes = {}
@@ -330,11 +329,11 @@ class LeanTracer(trace_api.Tracer):
         sampler would (on the trace id's low 64 bits, the attributes kept, no trace state) without its calls."""
         if parent is None and self.root_ratio_bound is not None:
             trace_id = _getrandbits(128) or self.id_generator.generate_trace_id()
-            if trace_id & _TRACE_ID_LIMIT >= self.root_ratio_bound:
-                return NonRecordingSpan(_span_context(trace_id, _getrandbits(64) or _random_span_id(),
-                                                      _NOT_SAMPLED_RANDOM, DEFAULT_TRACE_STATE))
-            span_context = _span_context(trace_id, _getrandbits(64) or _random_span_id(), _SAMPLED_RANDOM,
-                                         DEFAULT_TRACE_STATE)
+            sampled = trace_id & _TRACE_ID_LIMIT < self.root_ratio_bound
+            span_context = _span_context(trace_id, self.new_span_id(), _SAMPLED_RANDOM if sampled
+                                         else _NOT_SAMPLED_RANDOM, DEFAULT_TRACE_STATE)
+            if not sampled:
+                return NonRecordingSpan(span_context)
             return self._recording(name, span_context, None, kind, attributes, start_time, parent_span, context)
         if context is None and self.starting:
             context = trace_api.set_span_in_context(parent_span)

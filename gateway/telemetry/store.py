@@ -73,12 +73,6 @@ class TraceStore(SpanProcessor):
         # On the request path: an append, nothing else (the span is ended, so it no longer changes).
         context = span._context  # what span.context returns, without the property call
         trace_id = context[0] if context is not None else 0  # SpanContext is a tuple; [0] is its trace_id
-        spans = self._traces.get(trace_id)
-        if spans is not None and len(spans) < self.max_spans_per_trace:
-            # A trace already here takes the span without the lock: the dict lookup and the append are each atomic
-            # under the GIL, and a trace evicted in between only loses a span it would have lost anyway.
-            spans.append(span)
-            return
         with self._lock:
             spans = self._traces.get(trace_id)
             if spans is None:
