@@ -29,7 +29,7 @@ HTTP_CALLS: ContextVar[list[str] | None] = ContextVar("yiwang_http_calls", defau
 PROPAGATOR = TraceContextTextMapPropagator()
 SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
 SECRET_WORD = re.compile(SECRET_WORDS)  # in lower-case text: much faster than an IGNORECASE search
-SECRET_OR_ESCAPED_NAME = re.compile(rf"(?:^|&)[^=&]*(?:%|{SECRET_WORDS})")  # in a lower-case query string
+PARAMETER_NAME = re.compile(r"(?:^|&)([^=&]*)")
 REDACTED = "REDACTED"
 MAX_REMEMBERED_NAMES = 4096
 
@@ -123,14 +123,11 @@ def safe_target(target: str) -> str:
     path, _, query = target.partition("?")
     if not query:
         return path
-    if SECRET_OR_ESCAPED_NAME.search(query.lower()) is None:
-        return target  # no name with a credential word, nor a percent-encoded name that could hide one
-    parameters = query.split("&")
-    secret = [_is_secret(parameter.partition("=")[0]) for parameter in parameters]
-    if not any(secret):
+    if not any(map(_is_secret, PARAMETER_NAME.findall(query))):  # (in C: no Python loop per parameter)
         return target  # as sent
-    return path + "?" + "&".join(f"{parameter.partition('=')[0]}={REDACTED}" if hidden else parameter
-                                 for parameter, hidden in zip(parameters, secret, strict=True))
+    return path + "?" + "&".join(f"{parameter.partition('=')[0]}={REDACTED}"
+                                 if _is_secret(parameter.partition("=")[0]) else parameter
+                                 for parameter in query.split("&"))
 
 
 @lru_cache(maxsize=MAX_REMEMBERED_NAMES)
