@@ -54,7 +54,7 @@ class Profile:
 PROFILES = {
     # under 3 minutes from a clean clone, the installs (venv, peer, wrk) included
     "quick": Profile("quick", pinned_rounds=2, unpinned_rounds=0, seconds=2, warmup_seconds=1, wait_quiet_seconds=0,
-                     slow_seconds=3),
+                     slow_seconds=2),
     "full": Profile("full", pinned_rounds=3, unpinned_rounds=2, seconds=8, warmup_seconds=3, wait_quiet_seconds=30),
 }
 DEFAULT_SCALE = 4.0  # ≈ 97,000 components and 24,000 cases: the size of a real 2-district deployment
