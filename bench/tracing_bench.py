@@ -1,18 +1,20 @@
 """What tracing costs: the same gateway with tracing on (every request sampled, spans into the trace store) and off,
 side by side in one run, on a typical query (scenario 2: three departments, 20 components each, with totals).
 
-    .venv/bin/python -m bench.tracing_bench                 # 3 rounds of 5 s per variant, pinned like bench.run
-    .venv/bin/python -m bench.tracing_bench --rounds 5 --seconds 10 --alternate
+    .venv/bin/python -m bench.tracing_bench                 # 30 rounds of 2 s per variant, pinned like bench.run
+    .venv/bin/python -m bench.tracing_bench --together --rounds 11 --seconds 5
 
-Both gateways run at once against the same mock departments, caching off. By default each round loads them *at
-the same time*, both pinned to the same core, with one wrk each: the two processes share that core's time slices,
-so whatever phase the shared host is in falls on both alike (measured one after the other, the ratio of two rounds
-moved by ±0.2 on this machine). Each gateway's CPU time per request is read from /proc; on a core both saturate,
-throughput at equal CPU is the inverse of it, so the throughput cost of tracing is ``1 - cpu_off / cpu_on``.
-``--alternate`` measures the variants one after the other instead (the order alternating per round), each alone on
-the core, and takes the cost from the wrk throughputs. The result is the median per variant, the ratio on/off and
-what tracing adds to the CPU time of a request (on minus off, per round and the median of those); the goals are a
-throughput cost under 10 % and at most ~0.3 ms of CPU per request. Writes bench/results/tracing.json.
+Both gateways run at once against the same mock departments, caching off. By default each round measures them one
+after the other, each alone on the gateway core (the order alternating per round), in many short rounds: the ratio
+of a round moves by ±0.15 on this machine as the shared host's phase drifts, so the result is the median of the
+per-round ratios of wrk throughput. ``--together`` loads both *at the same time*, pinned to the same core, one wrk
+each: the host's phase then falls on both alike and a round's ratio moves much less, but the two processes evict
+each other's caches at every switch, which weighs more on tracing's freshly allocated objects than on the rest; on a
+core both saturate, throughput at equal CPU is the inverse of the CPU time per request, so that mode takes the cost
+as ``1 - cpu_off / cpu_on``. Each gateway's CPU time per request is read from /proc either way. The result is the
+median per variant, the ratio on/off and what tracing adds to the CPU time of a request (on minus off, per round and
+the median of those); the goals are a throughput cost under 10 % and at most ~0.3 ms of CPU per request. Writes
+bench/results/tracing.json.
 """
 
 from __future__ import annotations
@@ -38,14 +40,14 @@ VARIANTS = {
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per variant and round")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each measurement")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per variant and round")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds of load before each measurement")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--scale", type=float, default=1.0, help="mock data size")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the gateways to core 0 and the rest to 1")
-    parser.add_argument("--alternate", action="store_true",
-                        help="measure the variants one after the other, each alone, instead of both at once")
+    parser.add_argument("--together", action="store_true",
+                        help="load both variants at the same time on the same core, instead of one after the other")
     return parser.parse_args(argv)
 
 
@@ -98,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             raise harness.BenchError("the variants are not what they claim: tracing on must return a traceId")
         script = harness.wrk_script(workdir, "tracing", S2_YIWANG)
         harness.log(f"mocks pid {mocks.pid}; {args.rounds} rounds of {args.seconds:g} s, -c{args.connections}, "
-                    f"{'pinned' if pinned else 'unpinned'}, {'one after the other' if args.alternate else 'at once'}")
+                    f"{'pinned' if pinned else 'unpinned'}, {'at once' if args.together else 'one after the other'}")
         for number in range(args.rounds):
             order = list(VARIANTS) if number % 2 == 0 else list(reversed(VARIANTS))
-            groups = [[name] for name in order] if args.alternate else [order]
+            groups = [order] if args.together else [[name] for name in order]
             for group in groups:
                 for name, reading in zip(group, measure([services[name] for name in group], wrk, script, args,
                                                         load_cpus), strict=True):
@@ -112,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
                for name, readings in rounds.items()}
     on, off = medians["tracing on"], medians["tracing off"]
     pairs = list(zip(rounds["tracing on"], rounds["tracing off"], strict=True))
-    if args.alternate:  # each alone on the core: what wrk measured
-        per_round = [a["rps"] / b["rps"] for a, b in pairs]
-    else:  # sharing the core: throughput at equal CPU
+    if args.together:  # sharing the core: throughput at equal CPU
         per_round = [b["cpu_ms_per_request"] / a["cpu_ms_per_request"] for a, b in pairs]
+    else:  # each alone on the core: what wrk measured
+        per_round = [a["rps"] / b["rps"] for a, b in pairs]
     ratio = statistics.median(per_round)
     added_cpu = [a["cpu_ms_per_request"] - b["cpu_ms_per_request"] for a, b in pairs]
-    report = {"query": S2_YIWANG, "method": "alternate" if args.alternate else "at once", "rounds": rounds,
+    report = {"query": S2_YIWANG, "method": "at once" if args.together else "alternate", "rounds": rounds,
               "medians": medians, "throughput_ratio_on_off": ratio,
               "throughput_cost": 1 - ratio, "per_round_ratios": per_round,
               "cpu_ratio_on_off": on["cpu_ms_per_request"] / off["cpu_ms_per_request"],
