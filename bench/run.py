@@ -16,6 +16,7 @@ from the same run mean anything on a shared machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -508,14 +509,13 @@ def _wait_quiet(ctx: Context, seconds: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     profile = PROFILES["quick" if args.quick else "full"]
-    profile = Profile(
-        profile.name,
+    profile = dataclasses.replace(
+        profile,
         pinned_rounds=profile.pinned_rounds if args.rounds is None else args.rounds,
         unpinned_rounds=profile.unpinned_rounds if args.unpinned_rounds is None else args.unpinned_rounds,
         seconds=args.seconds or profile.seconds,
         warmup_seconds=profile.warmup_seconds if args.warmup is None else args.warmup,
         wait_quiet_seconds=profile.wait_quiet_seconds if args.wait_quiet is None else args.wait_quiet,
-        slow_seconds=profile.slow_seconds,
     )
     name = args.name or profile.name
     scenarios = _select(args.scenarios)

@@ -246,7 +246,6 @@ class LeanTracer(trace_api.Tracer):
         root = sampler._root if type(sampler) is ParentBased else None
         self.root_ratio_bound: int | None = (root.bound if type(root) is TraceIdRatioBased and random_ids
                                              else None)
-        self.plain_children = self.inherit_local and random_ids and self.max_length is None
         self.span_processor: Any = tracer.span_processor
         if not isinstance(self.span_processor, SynchronousMultiSpanProcessor):  # e.g. a concurrent one: as it is
             self.span_processor = _Single(self.span_processor)
@@ -282,25 +281,6 @@ class LeanTracer(trace_api.Tracer):
                     attributes: types.Attributes = None, start_time: int | None = None,
                     context: Context | None = None) -> trace_api.Span:
         """``start_span`` with the parent span given (``context``, if given, is the context it came from)."""
-        if type(parent_span) is LeanSpan and self.plain_children:
-            # The gateway's own spans nearly always land here: a recording local parent, random span ids, no
-            # attribute-length limit and no processor's on_start; the span is built inline, without the calls of
-            # the general path below (which makes the same span).
-            lean_parent: SpanContext = parent_span._context  # type: ignore[attr-defined,assignment]
-            flags = lean_parent[3]
-            if ((flags is _SAMPLED or flags is _SAMPLED_RANDOM) and not self.starting
-                    and self.span_processor._span_processors is self.processors
-                    and (not attributes or (len(attributes) <= self.max_attributes and _plain(attributes)))):
-                span: LeanSpan = _new(LeanSpan)
-                span._tracer = self
-                span._name = name
-                span._context = _new_tuple(SpanContext, (lean_parent[0], _getrandbits(64) or _random_span_id(),
-                                                         False, flags, lean_parent[4], True))
-                span._parent = lean_parent
-                span._kind = kind
-                span._attributes = dict(attributes) if attributes else {}
-                span._start_time = start_time if start_time is not None else time_ns()
-                return span
         # A LeanSpan parent is valid and local, and its flags are one of the four constants above.
         parent: SpanContext = (parent_span._context if type(parent_span) is LeanSpan  # type: ignore[attr-defined,assignment]
                                else parent_span.get_span_context())
