@@ -30,15 +30,17 @@ from yarl import URL
 from connectors.lean_http import LeanPool
 from gateway.telemetry.outgoing import (
     ACTIVE_TRACER,
+    add_trace_headers,
+    end_failed_fetch_span,
     end_fetch_span,
     fetch_attributes,
     safe_target,
     safe_url,
     start_fetch_span,
-    trace_headers,
 )
 
 MAX_REMEMBERED_QUOTES = 4096
+MAX_REMEMBERED_TARGETS = 1024  # http.fetch span attributes kept per department client
 
 
 def query_string(params: Mapping[str, Any]) -> str:
@@ -96,6 +98,7 @@ class DirectPath:
         self._headers = dict(headers)
         self._credentials_in_base = bool(base_url.userinfo)
         self._safe_base = safe_url(base_url).rstrip("/")
+        self._span_attributes: dict[tuple[str, str], dict[str, str | int]] = {}
         # GETs over plain HTTP take the lean client; the rest (POST, HTTPS, credentials in the URL) aiohttp.
         self._origin = f"{base_url.scheme}://{base_url.netloc.decode('ascii')}"
         self._host_header = base_url.netloc.decode("ascii")
@@ -121,8 +124,8 @@ class DirectPath:
         tracer = ACTIVE_TRACER.get()
         span: trace.Span | None = None
         if tracer is not None:
-            span = start_fetch_span(tracer, method, lambda: self._attributes(method, target))
-            request_headers.update(trace_headers(span))
+            span = start_fetch_span(tracer, method, target, self._attributes)
+            add_trace_headers(span, request_headers)
         try:
             if method == "GET" and content is None and self._lean is not None and target.startswith(self._origin + "/"):
                 status, raw_headers, body = await self._lean.get(self._host_header, target[len(self._origin):],
@@ -131,10 +134,10 @@ class DirectPath:
                 status, raw_headers, body = await self._via_aiohttp(method, target, request_headers, content)
         except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
             if span is not None:
-                end_fetch_span(span, error=exc)
+                end_failed_fetch_span(span, exc)
             raise
         if span is not None:
-            end_fetch_span(span, status=status)
+            end_fetch_span(span, status)
         # aiohttp has decoded any content-encoding: the headers must not make httpx decode it again
         kept = [(name, value) for name, value in raw_headers if name.lower() != b"content-encoding"]
         return httpx.Response(status, headers=kept, content=body)
@@ -152,6 +155,17 @@ class DirectPath:
             self._lean.close()
 
     def _attributes(self, method: str, target: str) -> dict[str, str | int]:
+        """The ``http.fetch`` attributes of a request, kept per method and URL (a connector sends the same few
+        requests again and again, and cleaning a URL of credentials is the costly part)."""
+        key = (method, target)
+        attributes = self._span_attributes.get(key)
+        if attributes is None:
+            if len(self._span_attributes) >= MAX_REMEMBERED_TARGETS:
+                self._span_attributes.clear()
+            attributes = self._span_attributes[key] = self._new_attributes(method, target)
+        return attributes
+
+    def _new_attributes(self, method: str, target: str) -> dict[str, str | int]:
         if self._credentials_in_base or not target.startswith(self._base + "/"):  # rare: parse it
             url = httpx.URL(target)
             return fetch_attributes(method, safe_url(url), url.host,

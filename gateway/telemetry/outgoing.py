@@ -11,7 +11,7 @@ just forwards the request.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar
 from functools import lru_cache
 from urllib.parse import unquote_plus
@@ -42,63 +42,67 @@ class TracedTransport(httpx.AsyncBaseTransport):
         tracer = ACTIVE_TRACER.get()
         if tracer is None:
             return await self.inner.handle_async_request(request)
-        span = start_fetch_span(tracer, request.method, lambda: _attributes(request))
-        request.headers.update(trace_headers(span))
+        span = start_fetch_span(tracer, request.method, str(request.url), lambda _method, _target: _attributes(request))
+        add_trace_headers(span, request.headers)
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
-            end_fetch_span(span, error=exc)
+            end_failed_fetch_span(span, exc)
             raise
-        end_fetch_span(span, status=response.status_code)
+        end_fetch_span(span, response.status_code)
         return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-def start_fetch_span(tracer: Tracer, method: str, attributes: Callable[[], dict[str, str | int]]) -> trace.Span:
-    """The ``http.fetch`` span of one outgoing request, under the current span; ``attributes`` is called only for a
-    recorded span (an unsampled trace's span just carries the trace on: no URL to clean up)."""
+def start_fetch_span(tracer: Tracer, method: str, url: str,
+                     attributes_of: Callable[[str, str], Mapping[str, str | int]]) -> trace.Span:
+    """The ``http.fetch`` span of one outgoing request to ``url`` (as sent), under the current span. The call is
+    noted for the department fetch span (to count calls and repeats: retries); ``attributes_of(method, url)`` is
+    called only for a recorded span (an unsampled trace's span just carries the trace on: no URL to clean up), and
+    the mapping it returns is copied, never changed."""
+    calls = HTTP_CALLS.get()
+    if calls is not None:
+        calls.append(f"{method} {url}")
     parent = current.current_span()
     if parent.is_recording():
-        return _start(tracer, parent, attributes())
+        return _start(tracer, parent, attributes_of(method, url))
     span = _start(tracer, parent, None)
     if span.is_recording():  # a sampler that samples below an unsampled parent
-        span.set_attributes(attributes())
+        span.set_attributes(attributes_of(method, url))
     return span
 
 
-def trace_headers(span: trace.Span) -> dict[str, str]:
+def add_trace_headers(span: trace.Span, headers: MutableMapping[str, str]) -> None:
     """What TraceContextTextMapPropagator.inject writes, without looking the span up in a context again."""
     trace_id, span_id, _, flags, trace_state, _ = span.get_span_context()  # a SpanContext is this tuple
-    headers = {"traceparent": f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"}
+    headers["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
     if trace_state:
         headers["tracestate"] = trace_state.to_header()
-    return headers
 
 
-def end_fetch_span(span: trace.Span, *, status: int | None = None, error: BaseException | None = None) -> None:
-    if error is not None:
-        span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
-        span.set_attribute(naming.ERROR_TYPE, type(error).__name__)
-    elif status is not None:
-        span.set_attribute(naming.HTTP_STATUS, status)
-        if status >= 400:
-            span.set_status(StatusCode.ERROR, f"HTTP {status}")
-            span.set_attribute(naming.ERROR_TYPE, str(status))
+def end_fetch_span(span: trace.Span, status: int) -> None:
+    span.set_attribute(naming.HTTP_STATUS, status)
+    if status >= 400:
+        span.set_status(StatusCode.ERROR, f"HTTP {status}")
+        span.set_attribute(naming.ERROR_TYPE, str(status))
+    span.end()
+
+
+def end_failed_fetch_span(span: trace.Span, error: BaseException) -> None:
+    span.set_status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
+    span.set_attribute(naming.ERROR_TYPE, type(error).__name__)
     span.end()
 
 
 def fetch_attributes(method: str, full_url: str, host: str, port: int) -> dict[str, str | int]:
-    """The ``http.fetch`` attributes; the call is also counted for the department fetch span (retries)."""
-    calls = HTTP_CALLS.get()
-    if calls is not None:
-        calls.append(f"{method} {full_url}")
+    """The ``http.fetch`` attributes."""
     return {naming.HTTP_METHOD: method, naming.URL_FULL: full_url, naming.SERVER_ADDRESS: host,
             naming.SERVER_PORT: port}
 
 
-def _start(tracer: Tracer, parent: trace.Span, attributes: dict[str, str | int] | None) -> trace.Span:
+def _start(tracer: Tracer, parent: trace.Span, attributes: Mapping[str, str | int] | None) -> trace.Span:
     if type(tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
         return tracer.start_child(parent, naming.HTTP_FETCH, SpanKind.CLIENT, attributes)
     return tracer.start_span(naming.HTTP_FETCH, kind=SpanKind.CLIENT, attributes=attributes)

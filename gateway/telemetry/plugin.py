@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, StatusCode, Tracer
@@ -30,7 +30,11 @@ from gateway.telemetry.provider import build_tracer_provider, service_version
 from gateway.telemetry.spans import LeanTracer, lean_tracer
 from gateway.telemetry.store import TraceStore
 
+if TYPE_CHECKING:
+    from connectors.base import Connector
+
 logger = logging.getLogger("yiwang.upstream")
+FETCH_SPANS_ATTRIBUTE = "_yiwang_fetch_spans"  # on a connector: its department.fetch span names and attributes
 
 
 class TelemetryPlugin(Plugin):
@@ -108,17 +112,35 @@ class TelemetryPlugin(Plugin):
 
 def _start_fetch_span(tracer: Tracer, fetch: UpstreamFetch) -> Span:
     connector = fetch.connector
-    department = connector.department_id
-    attributes = {
-        naming.DEPARTMENT: department,
-        naming.CONNECTOR_ID: getattr(connector, "connector_id", None) or type(connector).__name__,
-        naming.CONNECTOR_VERSION: str(connector.version),
-        naming.FETCH_OPERATION: fetch.operation,
-    }
-    name = f"{naming.DEPARTMENT_FETCH} {department}"
+    spans: dict[str, tuple[str, dict[str, str]]] | None = getattr(connector, FETCH_SPANS_ATTRIBUTE, None)
+    described = spans.get(fetch.operation) if spans is not None else None
+    if described is None:
+        described = _describe_fetch(connector, fetch.operation)
+    name, attributes = described  # the tracers copy the attributes into the span
     if type(tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
         return tracer.start_child(current.current_span(), name, attributes=attributes)
     return tracer.start_span(name, attributes=attributes)
+
+
+def _describe_fetch(connector: Connector, operation: str) -> tuple[str, dict[str, str]]:
+    """The name and attributes of a connector's ``department.fetch`` span for one operation, kept on the connector:
+    what identifies a connector (department, connector id, version) does not change while it lives."""
+    department = connector.department_id
+    described = (f"{naming.DEPARTMENT_FETCH} {department}", {
+        naming.DEPARTMENT: department,
+        naming.CONNECTOR_ID: getattr(connector, "connector_id", None) or type(connector).__name__,
+        naming.CONNECTOR_VERSION: str(connector.version),
+        naming.FETCH_OPERATION: operation,
+    })
+    spans = getattr(connector, FETCH_SPANS_ATTRIBUTE, None)
+    if spans is None:
+        spans = {}
+        try:
+            setattr(connector, FETCH_SPANS_ATTRIBUTE, spans)
+        except AttributeError:  # a connector with __slots__: described again at every fetch
+            return described
+    spans[operation] = described
+    return described
 
 
 def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, result: Any) -> None:

@@ -35,7 +35,7 @@ import dis
 import logging
 import random
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from time import time_ns
 from typing import Any
 
@@ -66,7 +66,6 @@ from opentelemetry.util._decorator import _agnosticcontextmanager
 
 _PRIMITIVE_TYPES = frozenset((str, bool, int, float))
 _STR_TYPE = frozenset((str,))
-_NO_ATTRIBUTES: dict[str, Any] = {}
 _UNSET_STATUS = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
@@ -176,7 +175,11 @@ class LeanSpan(Span):
         attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        if self._end_time is None and self._tracer.plain(self._attributes, attributes):
+        tracer = self._tracer
+        if (self._end_time is None and tracer.as_given
+                and len(self._attributes) + len(attributes) <= tracer.max_attributes
+                and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
+                and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):  # (see plain)
             self._attributes.update(attributes)
             return
         for key, value in attributes.items():
@@ -206,10 +209,8 @@ class LeanSpan(Span):
         tracer = self._tracer
         if tracer.span_processor._span_processors is not tracer.processors:
             tracer.refresh_processors()
-        for processor in tracer.ending:
-            processor._on_ending(self)
-        for processor in tracer.ended:
-            processor.on_end(self)  # ended, the span refuses changes: it is its own readable snapshot
+        for hook in tracer.end_hooks:  # every _on_ending that does something, then every on_end
+            hook(self)  # ended, the span refuses changes: it is its own readable snapshot
 
 
 def lean_tracer(provider: TracerProvider, name: str, version: str | None = None) -> trace_api.Tracer:
@@ -233,6 +234,7 @@ class LeanTracer(trace_api.Tracer):
         self.instrumentation_scope = tracer._instrumentation_scope
         self.limits: SpanLimits = tracer._span_limits
         self.max_length = self.limits.max_span_attribute_length
+        self.as_given = self.max_length is None  # primitive values are stored as given (no length to cut them to)
         limit = self.limits.max_span_attributes
         self.max_attributes: float = limit if limit is not None else float("inf")
         sampler = self.sampler
@@ -241,6 +243,7 @@ class LeanTracer(trace_api.Tracer):
                               and sampler._local_parent_not_sampled is ALWAYS_OFF)
         # The SDK's RandomIdGenerator, without its method call per id.
         random_ids = type(self.id_generator) is RandomIdGenerator
+        self.random_ids = random_ids
         self.new_span_id = _random_span_id if random_ids else self.id_generator.generate_span_id
         # A new trace under ParentBased(TraceIdRatioBased(rate)) is sampled when its id is below this bound.
         root = sampler._root if type(sampler) is ParentBased else None
@@ -253,6 +256,7 @@ class LeanTracer(trace_api.Tracer):
         self.starting: tuple[SpanProcessor, ...] = ()
         self.ending: tuple[SpanProcessor, ...] = ()
         self.ended: tuple[SpanProcessor, ...] = ()
+        self.end_hooks: tuple[Callable[[Span], None], ...] = ()
         self.refresh_processors()
 
     def refresh_processors(self) -> None:
@@ -260,11 +264,12 @@ class LeanTracer(trace_api.Tracer):
         self.starting = tuple(p for p in processors if not _does_nothing(type(p).on_start))
         self.ending = tuple(p for p in processors if not _does_nothing(type(p)._on_ending))
         self.ended = processors
+        self.end_hooks = (*(p._on_ending for p in self.ending), *(p.on_end for p in processors))
         self.processors = processors
 
     def plain(self, attributes: dict[str, Any], more: Mapping[str, Any]) -> bool:
         """Whether ``more`` can go into ``attributes`` as they are: primitive values, str keys, within the limits."""
-        if self.max_length is not None or len(attributes) + len(more) > self.max_attributes:
+        if not self.as_given or len(attributes) + len(more) > self.max_attributes:
             return False
         return _plain(more)
 
@@ -288,12 +293,14 @@ class LeanTracer(trace_api.Tracer):
             return self._start_sampled(name, parent if parent[5] else None, parent_span, context, kind, attributes,
                                        start_time)
         flags = parent[3]
+        span_id = (_getrandbits(64) or _random_span_id()) if self.random_ids else self.new_span_id()
         if flags is not _SAMPLED and flags is not _SAMPLED_RANDOM:
             flags = _flags(bool(flags & TraceFlags.SAMPLED), bool(flags & TraceFlags.RANDOM_TRACE_ID))
             if flags is _NOT_SAMPLED or flags is _NOT_SAMPLED_RANDOM:
-                return NonRecordingSpan(_span_context(parent[0], self.new_span_id(), flags, parent[4]))
-        return self._recording(name, _span_context(parent[0], self.new_span_id(), flags, parent[4]), parent, kind,
-                               attributes, start_time, parent_span, context)
+                return NonRecordingSpan(_new_tuple(SpanContext, (parent[0], span_id, False, flags, parent[4], True)))
+        # (the SpanContext as in _span_context, inline: this is the path of nearly every span)
+        return self._recording(name, _new_tuple(SpanContext, (parent[0], span_id, False, flags, parent[4], True)),
+                               parent, kind, attributes, start_time, parent_span, context)
 
     def _recording(self, name: str, span_context: SpanContext, parent: SpanContext | None, kind: SpanKind,
                    attributes: types.Attributes, start_time: int | None, parent_span: trace_api.Span | None,
@@ -306,7 +313,9 @@ class LeanTracer(trace_api.Tracer):
         span._kind = kind
         if not attributes:
             span._attributes = {}
-        elif self.plain(_NO_ATTRIBUTES, attributes):
+        elif (self.as_given and len(attributes) <= self.max_attributes  # plain(), inline: on every span
+              and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
+              and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):
             span._attributes = dict(attributes)
         else:
             span._attributes = {}

@@ -70,11 +70,18 @@ class TraceStore(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        # On the request path: an append, nothing else (the span is ended, so it no longer changes).
+        # On the request path: an append, nothing else (the span is ended, so it no longer changes). A list append
+        # is atomic: only a new trace, which changes the dict of traces, takes the lock.
         context = span._context  # what span.context returns, without the property call
-        trace_id = context[0] if context is not None else 0  # SpanContext is a tuple; [0] is its trace_id
+        spans = self._traces.get(context[0] if context is not None else 0)  # a SpanContext's [0] is its trace_id
+        if spans is None:
+            self._new_trace(context[0] if context is not None else 0, span)
+        elif len(spans) < self.max_spans_per_trace:
+            spans.append(span)
+
+    def _new_trace(self, trace_id: int, span: ReadableSpan) -> None:
         with self._lock:
-            spans = self._traces.get(trace_id)
+            spans = self._traces.get(trace_id)  # (another thread may have begun it meanwhile)
             if spans is None:
                 spans = self._traces[trace_id] = []
                 if len(self._traces) > self.max_traces:
