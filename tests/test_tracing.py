@@ -373,6 +373,52 @@ def test_lean_spans_are_sdk_spans_with_the_sdk_semantics() -> None:
     assert json.loads(child.to_json())["attributes"] == {"c": 3.5, "d": True, "long": "x" * 8}  # the console exporter
 
 
+def test_children_made_on_the_inline_path_match_the_sdk_and_the_general_path() -> None:
+    """Without attribute limits, children of recording lean spans are made inline in ``start_child``: they must be
+    the spans the SDK tracer and the lean tracer's general path make."""
+    from opentelemetry import trace
+
+    from gateway.telemetry.spans import LeanSpan, lean_tracer
+
+    def record(tracer: Any, inline: bool | None) -> tuple[ReadableSpan, ...]:
+        exporter.clear()
+        if inline is not None:
+            tracer.plain_children = inline
+
+        def start(name: str, **options: Any) -> Any:
+            if inline is None:
+                return tracer.start_span(name, context=trace.set_span_in_context(root), **options)
+            return tracer.start_child(root, name, **options)
+
+        root = tracer.start_span("root", kind=SpanKind.SERVER, attributes={"a": 1})
+        children = [start("plain", attributes={"a": 1, "b": "x", "c": 2.5, "d": False}),
+                    start("cleaned", attributes={"list": ["x", "y"], "e": 1}),  # a sequence: not stored as given
+                    start("bare", kind=SpanKind.CLIENT, start_time=5)]
+        for child in children:
+            assert inline is None or isinstance(child, LeanSpan)
+            child.set_attribute("z", 1)
+            child.end(end_time=50)
+        root.end(end_time=60)
+        spans = exporter.get_finished_spans()
+        assert {span.context.trace_id for span in spans} == {root.get_span_context().trace_id}
+        assert len({span.context.span_id for span in spans}) == 4
+        assert all(span.parent == root.get_span_context() and span.context.trace_flags.sampled
+                   for span in spans[:3])
+        return spans
+
+    def comparable(span: ReadableSpan) -> tuple[Any, ...]:
+        return (span.name, span.kind, dict(span.attributes or {}), span.dropped_attributes, span.start_time == 5,
+                span.end_time, span.status.status_code, span.resource, span.instrumentation_scope)
+
+    provider, exporter = lean_provider()
+    sdk = [comparable(span) for span in record(provider.get_tracer("test"), None)]
+    tracer = lean_tracer(provider, "test")
+    assert tracer.plain_children  # type: ignore[attr-defined]  # the default SDK setup takes the inline path
+    assert [comparable(span) for span in record(tracer, True)] == sdk
+    assert [comparable(span) for span in record(tracer, False)] == sdk
+    assert sdk[1][2] == {"list": ("x", "y"), "e": 1, "z": 1}
+
+
 def test_lean_tracer_samples_like_parent_based_and_asks_other_samplers_every_time() -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace.sampling import (

@@ -44,6 +44,14 @@ def with_span(span: Span, base: Context | None = None) -> Context:
     return Context({**(_CURRENT.get() if base is None else base), _SPAN_KEY: span})
 
 
+def enter(span: Span, base: Context | None = None) -> Token[Context]:
+    """``context.attach(trace.set_span_in_context(span, base))``: ``span`` becomes the current span until the token
+    is given to ``detach``."""
+    if _CURRENT is None:
+        return context_api.attach(trace_api.set_span_in_context(span, base))
+    return _CURRENT.set(Context({**(_CURRENT.get() if base is None else base), _SPAN_KEY: span}))
+
+
 def attach(context: Context) -> Token[Context]:
     """``context.attach(context)``."""
     if _CURRENT is None:

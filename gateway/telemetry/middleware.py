@@ -32,7 +32,7 @@ class TracingMiddleware:
         attributes: dict[str, str] = {naming.HTTP_METHOD: method, naming.URL_PATH: path}
         span = self.tracer.start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
         trace_id = format_trace_id(span.get_span_context().trace_id).encode()
-        token = current.attach(current.with_span(span))
+        token = current.enter(span)
         tracer_token = ACTIVE_TRACER.set(self.tracer)
 
         async def send_with_trace_id(message: Message) -> None:

@@ -140,7 +140,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
                 yield
                 return
             span = _start(tracer, naming.EXECUTE, self._span, self._parent)
-            token = current.attach(current.with_span(span, self._parent))
+            token = current.enter(span, self._parent)
             try:
                 yield
             finally:

@@ -79,7 +79,7 @@ class TelemetryPlugin(Plugin):
         calls: list[str] | None = None
         if tracer is not None:
             span = _start_fetch_span(tracer, fetch)
-            token = current.attach(current.with_span(span))
+            token = current.enter(span)
             if span.is_recording():
                 calls = []  # the outgoing calls note themselves here (to count calls and repeats)
         calls_token = HTTP_CALLS.set(calls)
@@ -146,19 +146,10 @@ def _describe_fetch(connector: Connector, operation: str) -> tuple[str, dict[str
 def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, result: Any) -> None:
     attributes: dict[str, Any] = {naming.HTTP_CALLS: len(calls),
                                   naming.RETRIES: len(calls) - len(set(calls))}  # the same request sent again
-    items = _item_count(result)
-    if items is not None:
-        attributes[naming.ITEM_COUNT] = items
+    items = getattr(result, "items", result)  # a page's items, or the list itself
+    if isinstance(items, (list, tuple)):
+        attributes[naming.ITEM_COUNT] = len(items)
     if failure is not None:
         attributes[naming.ERROR_CODE] = attributes[naming.ERROR_TYPE] = failure[0]
         span.set_status(StatusCode.ERROR, failure[1])
     span.set_attributes(attributes)
-
-
-def _item_count(result: Any) -> int | None:
-    items = getattr(result, "items", None)
-    if isinstance(items, (list, tuple)):
-        return len(items)
-    if isinstance(result, (list, tuple)):
-        return len(result)
-    return None

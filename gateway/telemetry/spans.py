@@ -11,7 +11,8 @@ empty ``on_start``/``_on_ending``, and a second object (``_readable_span()``) bu
   — or for every span when the provider's sampler is not a standard ``ParentBased`` one; below a local parent the
   span takes the parent's decision, exactly what ``ParentBased`` returns there. A new trace under the gateway's
   ``ParentBased(TraceIdRatioBased)`` is decided the way that sampler decides, on the trace id, without its calls.
-  ``start_child`` takes the parent span itself, so the gateway's own spans skip the context lookup too;
+  ``start_child`` takes the parent span itself, so the gateway's own spans skip the context lookup too, and
+  makes a recording child of a recording lean span (nearly every span) inline, in one call;
 * the ``SpanContext`` of a child is built as the tuple it is (its trace id comes from a valid parent, its span id
   from the id generator, so there is nothing to check);
 * attributes live in a plain dict: values of the primitive types (what the gateway's spans carry) are stored as
@@ -244,6 +245,9 @@ class LeanTracer(trace_api.Tracer):
         # The SDK's RandomIdGenerator, without its method call per id.
         random_ids = type(self.id_generator) is RandomIdGenerator
         self.random_ids = random_ids
+        # Children of recording lean spans take start_child's inline path: the parent's decision, random ids, and
+        # attribute values stored as given.
+        self.plain_children = self.inherit_local and random_ids and self.as_given
         self.new_span_id = _random_span_id if random_ids else self.id_generator.generate_span_id
         # A new trace under ParentBased(TraceIdRatioBased(rate)) is sampled when its id is below this bound.
         root = sampler._root if type(sampler) is ParentBased else None
@@ -286,9 +290,33 @@ class LeanTracer(trace_api.Tracer):
                     attributes: types.Attributes = None, start_time: int | None = None,
                     context: Context | None = None) -> trace_api.Span:
         """``start_span`` with the parent span given (``context``, if given, is the context it came from)."""
-        # A LeanSpan parent is valid and local, and its flags are one of the four constants above.
-        parent: SpanContext = (parent_span._context if type(parent_span) is LeanSpan  # type: ignore[attr-defined,assignment]
-                               else parent_span.get_span_context())
+        if type(parent_span) is LeanSpan:
+            # A LeanSpan parent is valid and local, and its flags are one of the four constants above.
+            parent: SpanContext = parent_span._context  # type: ignore[assignment]
+            flags = parent[3]
+            if ((flags is _SAMPLED or flags is _SAMPLED_RANDOM) and self.plain_children and not self.starting
+                    and self.span_processor._span_processors is self.processors):
+                # The span of nearly every call, made here: what start_child and _recording do on this path, inline.
+                span: LeanSpan = _new(LeanSpan)
+                span._tracer = self
+                span._name = name
+                span._context = _new_tuple(SpanContext, (parent[0], _getrandbits(64) or _random_span_id(), False,
+                                                         flags, parent[4], True))
+                span._parent = parent
+                span._kind = kind
+                if not attributes:
+                    span._attributes = {}
+                elif (len(attributes) <= self.max_attributes  # plain(), inline
+                      and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
+                      and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):
+                    span._attributes = dict(attributes)
+                else:
+                    span._attributes = {}
+                    span.set_attributes(attributes)
+                span._start_time = start_time if start_time is not None else time_ns()
+                return span
+        else:
+            parent = parent_span.get_span_context()
         if not (self.inherit_local and parent[5] and not parent[2]):  # is_valid, is_remote
             return self._start_sampled(name, parent if parent[5] else None, parent_span, context, kind, attributes,
                                        start_time)
