@@ -6,18 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.telemetry import current, naming
 from gateway.telemetry.outgoing import ACTIVE_TRACER, PROPAGATOR
+from gateway.telemetry.spans import GatewayTracer
 from gateway.telemetry.store import format_trace_id
 
 UNTRACED_PATHS = ("/metrics", "/healthz", "/admin/")  # scrapes, probes and looking at traces are not traced
 
 
 class TracingMiddleware:
-    def __init__(self, app: ASGIApp, *, tracer: Tracer, untraced_paths: Sequence[str] = UNTRACED_PATHS) -> None:
+    def __init__(self, app: ASGIApp, *, tracer: GatewayTracer, untraced_paths: Sequence[str] = UNTRACED_PATHS) -> None:
         self.app = app
         self.tracer = tracer
         self.untraced_paths = tuple(untraced_paths)

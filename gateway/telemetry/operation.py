@@ -18,15 +18,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
-from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import INVALID_SPAN, Span, StatusCode, Tracer
+from opentelemetry.trace import INVALID_SPAN, Span, StatusCode
 from strawberry.extensions import SchemaExtension
 
 from gateway.context import RequestContext
 from gateway.extensions import shape_error
 from gateway.telemetry import current, naming
-from gateway.telemetry.spans import LeanTracer
 from gateway.telemetry.store import format_trace_id
 
 if TYPE_CHECKING:
@@ -55,7 +53,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             span: Span | None = None
             token = None
             if tracer is not None:
-                span = _start(tracer, naming.OPERATION, current.current_span())
+                span = tracer.start_child(current.current_span(), naming.OPERATION)
                 self._span = span
                 self._parent = current.with_span(span)
                 self._trace_id = span.get_span_context().trace_id
@@ -126,7 +124,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             if tracer is None or self._parent is None:
                 return
             now = time.time_ns()
-            span = _start(tracer, name, self._span, self._parent, start_time=self._stage_start)
+            span = tracer.start_child(self._span, name, start_time=self._stage_start, context=self._parent)
             if errors:
                 span.set_status(StatusCode.ERROR, errors[0].message)
                 span.set_attributes({naming.ERROR_COUNT: len(errors),
@@ -139,7 +137,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             if tracer is None or self._parent is None:
                 yield
                 return
-            span = _start(tracer, naming.EXECUTE, self._span, self._parent)
+            span = tracer.start_child(self._span, naming.EXECUTE, context=self._parent)
             token = current.enter(span, self._parent)
             try:
                 yield
@@ -151,13 +149,6 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             return {"traceId": format_trace_id(self._trace_id)} if self._trace_id else {}
 
     return OperationTelemetry
-
-
-def _start(tracer: Tracer, name: str, parent: Span, parent_context: Context | None = None,
-           start_time: int | None = None) -> Span:
-    if type(tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
-        return tracer.start_child(parent, name, start_time=start_time, context=parent_context)
-    return tracer.start_span(name, context=parent_context or trace.set_span_in_context(parent), start_time=start_time)
 
 
 def _code(error: GraphQLError) -> str:

@@ -18,13 +18,13 @@ from urllib.parse import unquote_plus
 
 import httpx
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.telemetry import current, naming
-from gateway.telemetry.spans import LeanTracer
+from gateway.telemetry.spans import GatewayTracer
 
-ACTIVE_TRACER: ContextVar[Tracer | None] = ContextVar("yiwang_active_tracer", default=None)
+ACTIVE_TRACER: ContextVar[GatewayTracer | None] = ContextVar("yiwang_active_tracer", default=None)
 HTTP_CALLS: ContextVar[list[str] | None] = ContextVar("yiwang_http_calls", default=None)
 PROPAGATOR = TraceContextTextMapPropagator()
 SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
@@ -56,7 +56,7 @@ class TracedTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def start_fetch_span(tracer: Tracer, method: str, url: str,
+def start_fetch_span(tracer: GatewayTracer, method: str, url: str,
                      attributes_of: Callable[[str, str], Mapping[str, str | int]]) -> trace.Span:
     """The ``http.fetch`` span of one outgoing request to ``url`` (as sent), under the current span. The call is
     noted for the department fetch span (to count calls and repeats: retries); ``attributes_of(method, url)`` is
@@ -67,8 +67,8 @@ def start_fetch_span(tracer: Tracer, method: str, url: str,
         calls.append(f"{method} {url}")
     parent = current.current_span()
     if parent.is_recording():
-        return _start(tracer, parent, attributes_of(method, url))
-    span = _start(tracer, parent, None)
+        return tracer.start_child(parent, naming.HTTP_FETCH, SpanKind.CLIENT, attributes_of(method, url))
+    span = tracer.start_child(parent, naming.HTTP_FETCH, SpanKind.CLIENT)
     if span.is_recording():  # a sampler that samples below an unsampled parent
         span.set_attributes(attributes_of(method, url))
     return span
@@ -100,12 +100,6 @@ def fetch_attributes(method: str, full_url: str, host: str, port: int) -> dict[s
     """The ``http.fetch`` attributes."""
     return {naming.HTTP_METHOD: method, naming.URL_FULL: full_url, naming.SERVER_ADDRESS: host,
             naming.SERVER_PORT: port}
-
-
-def _start(tracer: Tracer, parent: trace.Span, attributes: Mapping[str, str | int] | None) -> trace.Span:
-    if type(tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
-        return tracer.start_child(parent, naming.HTTP_FETCH, SpanKind.CLIENT, attributes)
-    return tracer.start_span(naming.HTTP_FETCH, kind=SpanKind.CLIENT, attributes=attributes)
 
 
 def _attributes(request: httpx.Request) -> dict[str, str | int]:

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Span, StatusCode, Tracer
+from opentelemetry.trace import Span, StatusCode
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -27,7 +27,7 @@ from gateway.telemetry.middleware import TracingMiddleware
 from gateway.telemetry.operation import operation_extension
 from gateway.telemetry.outgoing import HTTP_CALLS
 from gateway.telemetry.provider import build_tracer_provider, service_version
-from gateway.telemetry.spans import LeanTracer, lean_tracer
+from gateway.telemetry.spans import GatewayTracer, lean_tracer
 from gateway.telemetry.store import TraceStore
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class TelemetryPlugin(Plugin):
         self.metrics = TelemetryMetrics(MetricsRegistry())  # replaced by the app's in register_metrics
         self.store: TraceStore | None = None
         self.provider: TracerProvider | None = None
-        self.tracer: Tracer | None = None
+        self.tracer: GatewayTracer | None = None
         if settings.tracing:
             self.store = TraceStore(settings.trace_store_size)
             self.provider = build_tracer_provider(settings, self.store)
@@ -110,16 +110,14 @@ class TelemetryPlugin(Plugin):
                 span.end()
 
 
-def _start_fetch_span(tracer: Tracer, fetch: UpstreamFetch) -> Span:
+def _start_fetch_span(tracer: GatewayTracer, fetch: UpstreamFetch) -> Span:
     connector = fetch.connector
     spans: dict[str, tuple[str, dict[str, str]]] | None = getattr(connector, FETCH_SPANS_ATTRIBUTE, None)
     described = spans.get(fetch.operation) if spans is not None else None
     if described is None:
         described = _describe_fetch(connector, fetch.operation)
     name, attributes = described  # the tracers copy the attributes into the span
-    if type(tracer) is LeanTracer:  # (not isinstance: Tracer is an ABC, its check costs a call)
-        return tracer.start_child(current.current_span(), name, attributes=attributes)
-    return tracer.start_span(name, attributes=attributes)
+    return tracer.start_child(current.current_span(), name, attributes=attributes)
 
 
 def _describe_fetch(connector: Connector, operation: str) -> tuple[str, dict[str, str]]:

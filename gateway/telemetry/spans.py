@@ -91,12 +91,6 @@ def _does_nothing(method: Any) -> bool:
     return [i.opname for i in instructions] == ["RETURN_CONST"] and instructions[0].argval is None
 
 
-def _plain(attributes: Mapping[str, Any]) -> bool:
-    """Primitive values under non-empty ``str`` keys (the checks run in C: no Python loop per attribute)."""
-    return (_PRIMITIVE_TYPES.issuperset(map(type, attributes.values())) and _STR_TYPE.issuperset(map(type, attributes))
-            and "" not in attributes)
-
-
 def _flags(sampled: bool, random_trace_id: bool) -> TraceFlags:
     if sampled:
         return _SAMPLED_RANDOM if random_trace_id else _SAMPLED
@@ -176,11 +170,7 @@ class LeanSpan(Span):
         attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
-        tracer = self._tracer
-        if (self._end_time is None and tracer.as_given
-                and len(self._attributes) + len(attributes) <= tracer.max_attributes
-                and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
-                and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):  # (see plain)
+        if self._end_time is None and self._tracer.plain(attributes, len(self._attributes)):
             self._attributes.update(attributes)
             return
         for key, value in attributes.items():
@@ -214,11 +204,30 @@ class LeanSpan(Span):
             hook(self)  # ended, the span refuses changes: it is its own readable snapshot
 
 
-def lean_tracer(provider: TracerProvider, name: str, version: str | None = None) -> trace_api.Tracer:
+def lean_tracer(provider: TracerProvider, name: str, version: str | None = None) -> LeanTracer | ApiTracer:
     """The provider's tracer as a ``LeanTracer`` (a disabled SDK, ``OTEL_SDK_DISABLED``, hands out a no-op one:
-    that one as it is)."""
+    that one behind an ``ApiTracer``)."""
     tracer = provider.get_tracer(name, version)
-    return LeanTracer(tracer) if isinstance(tracer, SdkTracer) else tracer
+    return LeanTracer(tracer) if isinstance(tracer, SdkTracer) else ApiTracer(tracer)
+
+
+class ApiTracer(trace_api.Tracer):
+    """Any API tracer, with ``LeanTracer.start_child``: the gateway's spans start the same way on either."""
+
+    def __init__(self, tracer: trace_api.Tracer) -> None:
+        self.tracer = tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace_api.Span:
+        return self.tracer.start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self.tracer.start_as_current_span(*args, **kwargs)
+
+    def start_child(self, parent_span: trace_api.Span, name: str, kind: SpanKind = SpanKind.INTERNAL,
+                    attributes: types.Attributes = None, start_time: int | None = None,
+                    context: Context | None = None) -> trace_api.Span:
+        return self.tracer.start_span(name, context if context is not None else trace_api.set_span_in_context(
+            parent_span), kind, attributes, start_time=start_time)
 
 
 class LeanTracer(trace_api.Tracer):
@@ -271,11 +280,12 @@ class LeanTracer(trace_api.Tracer):
         self.end_hooks = (*(p._on_ending for p in self.ending), *(p.on_end for p in processors))
         self.processors = processors
 
-    def plain(self, attributes: dict[str, Any], more: Mapping[str, Any]) -> bool:
-        """Whether ``more`` can go into ``attributes`` as they are: primitive values, str keys, within the limits."""
-        if not self.as_given or len(attributes) + len(more) > self.max_attributes:
-            return False
-        return _plain(more)
+    def plain(self, attributes: Mapping[str, Any], beside: int = 0) -> bool:
+        """Whether ``attributes`` can be stored as they are beside ``beside`` others: primitive values under
+        non-empty ``str`` keys, within the limits (the checks run in C: no Python loop per attribute)."""
+        return (self.as_given and len(attributes) + beside <= self.max_attributes
+                and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
+                and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes)
 
     def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
                    attributes: types.Attributes = None, links: Sequence[Link] | None = (),
@@ -304,15 +314,7 @@ class LeanTracer(trace_api.Tracer):
                                                          flags, parent[4], True))
                 span._parent = parent
                 span._kind = kind
-                if not attributes:
-                    span._attributes = {}
-                elif (len(attributes) <= self.max_attributes  # plain(), inline
-                      and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
-                      and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):
-                    span._attributes = dict(attributes)
-                else:
-                    span._attributes = {}
-                    span.set_attributes(attributes)
+                self._set_initial_attributes(span, attributes)
                 span._start_time = start_time if start_time is not None else time_ns()
                 return span
         else:
@@ -339,15 +341,7 @@ class LeanTracer(trace_api.Tracer):
         span._context = span_context
         span._parent = parent
         span._kind = kind
-        if not attributes:
-            span._attributes = {}
-        elif (self.as_given and len(attributes) <= self.max_attributes  # plain(), inline: on every span
-              and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
-              and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):
-            span._attributes = dict(attributes)
-        else:
-            span._attributes = {}
-            span.set_attributes(attributes)
+        self._set_initial_attributes(span, attributes)
         span._start_time = start_time if start_time is not None else time_ns()
         if self.span_processor._span_processors is not self.processors:
             self.refresh_processors()
@@ -357,6 +351,17 @@ class LeanTracer(trace_api.Tracer):
             for processor in self.starting:
                 processor.on_start(span, parent_context=context)
         return span
+
+    def _set_initial_attributes(self, span: LeanSpan, attributes: types.Attributes) -> None:
+        if not attributes:
+            span._attributes = {}
+        elif (self.as_given and len(attributes) <= self.max_attributes  # plain(), inline: on nearly every span
+              and _PRIMITIVE_TYPES.issuperset(map(type, attributes.values()))
+              and _STR_TYPE.issuperset(map(type, attributes)) and "" not in attributes):
+            span._attributes = dict(attributes)
+        else:
+            span._attributes = {}
+            span.set_attributes(attributes)
 
     def _start_sampled(self, name: str, parent: SpanContext | None, parent_span: trace_api.Span,
                        context: Context | None, kind: SpanKind, attributes: types.Attributes,
@@ -405,3 +410,6 @@ class _Single:
 
     def __init__(self, processor: SpanProcessor) -> None:
         self._span_processors = (processor,)
+
+
+GatewayTracer = LeanTracer | ApiTracer  # what lean_tracer hands out: both start children with start_child
