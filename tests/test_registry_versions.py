@@ -88,12 +88,15 @@ async def test_every_change_is_a_version_with_rollback_and_disable(
     assert await department_names(client) == {"gas": "燃气 Gas supply"}
     failing = await client.post("/graphql", json={"query": GAS_QUERY})
     assert failing.json()["errors"][0]["extensions"]["department"] == "gas"  # the gas company refuses that key
+    rotated_version = await fetch_span_version(client, failing.json(), "gas")
 
     rolled = await client.post("/admin/connectors/gas/rollback", json={"version": 2})
     assert rolled.json()["version"] == 4 and rolled.json()["rolled_back_to"] == 2
     assert await department_names(client) == {"gas": "港华燃气 Gas"}
     served = (await client.post("/graphql", json={"query": GAS_QUERY})).json()
     assert "errors" not in served and served["data"]["components"]["totalCount"] == 80  # v2's key works again
+    rolled_back_version = await fetch_span_version(client, served, "gas")
+    assert rolled_back_version.startswith("spec-") and rolled_back_version != rotated_version  # traces follow
 
     disabled = await client.post("/admin/connectors/gas/disable", headers=operator)
     assert disabled.json()["enabled"] is False
@@ -109,6 +112,16 @@ async def test_every_change_is_a_version_with_rollback_and_disable(
     shown = (await client.get("/admin/connectors/gas")).text
     assert "rotated-key-do-not-show" not in shown and DEMO_API_KEY not in shown and "**********" in shown
     assert (await client.post("/admin/connectors/gas/rollback", json={"version": 99})).status_code == 404
+
+
+async def fetch_span_version(client: httpx.AsyncClient, answer: dict[str, Any], department: str) -> str:
+    """The connector version on the department.fetch span of an answered query, from the trace store."""
+    trace = (await client.get(f"/admin/traces/{answer['extensions']['traceId']}")).json()
+    versions = {span["attributes"]["yiwang.connector.version"] for span in trace["spans"]
+                if span["attributes"].get("yiwang.department") == department
+                and span["name"].startswith("department.fetch")}
+    assert len(versions) == 1, trace
+    return str(versions.pop())
 
 
 async def department_names(client: httpx.AsyncClient) -> dict[str, str]:
