@@ -488,6 +488,17 @@ def test_lean_tracer_decides_new_traces_as_the_ratio_sampler_does() -> None:
     assert len(exporter.get_finished_spans()) == 2 * sampled
 
 
+def test_ids_are_written_as_w3c_trace_context_hex() -> None:
+    import random
+
+    from gateway.telemetry.store import format_span_id, format_trace_id
+
+    for trace_id in (1, 2**64, 2**128 - 1, *(random.getrandbits(128) for _ in range(50))):
+        assert format_trace_id(trace_id) == format(trace_id, "032x")
+    for span_id in (1, 255, 2**64 - 1, *(random.getrandbits(64) for _ in range(50))):
+        assert format_span_id(span_id) == format(span_id, "016x")
+
+
 def test_outgoing_urls_keep_no_credentials() -> None:
     from gateway.telemetry.outgoing import safe_url
 

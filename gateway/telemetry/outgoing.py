@@ -23,6 +23,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from gateway.telemetry import current, naming
 from gateway.telemetry.spans import GatewayTracer
+from gateway.telemetry.store import format_span_id, format_trace_id
 
 ACTIVE_TRACER: ContextVar[GatewayTracer | None] = ContextVar("yiwang_active_tracer", default=None)
 HTTP_CALLS: ContextVar[list[str] | None] = ContextVar("yiwang_http_calls", default=None)
@@ -31,6 +32,7 @@ SECRET_WORDS = r"token|secret|passw|pwd|key|sig|auth|credential|session"
 SECRET_WORD = re.compile(SECRET_WORDS)  # in lower-case text: much faster than an IGNORECASE search
 PARAMETER_NAME = re.compile(r"(?:^|&)([^=&]*)")
 REDACTED = "REDACTED"
+FLAGS_HEX = tuple(f"{flags:02x}" for flags in range(256))  # trace flags are one byte
 MAX_REMEMBERED_NAMES = 4096
 
 
@@ -77,7 +79,7 @@ def start_fetch_span(tracer: GatewayTracer, method: str, url: str,
 def add_trace_headers(span: trace.Span, headers: MutableMapping[str, str]) -> None:
     """What TraceContextTextMapPropagator.inject writes, without looking the span up in a context again."""
     trace_id, span_id, _, flags, trace_state, _ = span.get_span_context()  # a SpanContext is this tuple
-    headers["traceparent"] = f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+    headers["traceparent"] = f"00-{format_trace_id(trace_id)}-{format_span_id(span_id)}-{FLAGS_HEX[flags]}"
     if trace_state:
         headers["tracestate"] = trace_state.to_header()
 
