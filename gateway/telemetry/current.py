@@ -49,7 +49,7 @@ def enter(span: Span, base: Context | None = None) -> Token[Context]:
     is given to ``detach``."""
     if _CURRENT is None:
         return context_api.attach(trace_api.set_span_in_context(span, base))
-    return _CURRENT.set(Context({**(_CURRENT.get() if base is None else base), _SPAN_KEY: span}))
+    return _CURRENT.set(with_span(span, base))
 
 
 def attach(context: Context) -> Token[Context]:

@@ -115,12 +115,13 @@ def _start_fetch_span(tracer: GatewayTracer, fetch: UpstreamFetch) -> Span:
     spans: dict[str, tuple[str, dict[str, str]]] | None = getattr(connector, FETCH_SPANS_ATTRIBUTE, None)
     described = spans.get(fetch.operation) if spans is not None else None
     if described is None:
-        described = _describe_fetch(connector, fetch.operation)
+        described = _describe_fetch(connector, fetch.operation, spans)
     name, attributes = described  # the tracers copy the attributes into the span
     return tracer.start_child(current.current_span(), name, attributes=attributes)
 
 
-def _describe_fetch(connector: Connector, operation: str) -> tuple[str, dict[str, str]]:
+def _describe_fetch(connector: Connector, operation: str,
+                    spans: dict[str, tuple[str, dict[str, str]]] | None) -> tuple[str, dict[str, str]]:
     """The name and attributes of a connector's ``department.fetch`` span for one operation, kept on the connector:
     what identifies a connector (department, connector id, version) does not change while it lives."""
     department = connector.department_id
@@ -130,7 +131,6 @@ def _describe_fetch(connector: Connector, operation: str) -> tuple[str, dict[str
         naming.CONNECTOR_VERSION: str(connector.version),
         naming.FETCH_OPERATION: operation,
     })
-    spans = getattr(connector, FETCH_SPANS_ATTRIBUTE, None)
     if spans is None:
         spans = {}
         try:

@@ -253,7 +253,6 @@ class LeanTracer(trace_api.Tracer):
                               and sampler._local_parent_not_sampled is ALWAYS_OFF)
         # The SDK's RandomIdGenerator, without its method call per id.
         random_ids = type(self.id_generator) is RandomIdGenerator
-        self.random_ids = random_ids
         # Children of recording lean spans take start_child's inline path: the parent's decision, random ids, and
         # attribute values stored as given.
         self.plain_children = self.inherit_local and random_ids and self.as_given
@@ -323,14 +322,12 @@ class LeanTracer(trace_api.Tracer):
             return self._start_sampled(name, parent if parent[5] else None, parent_span, context, kind, attributes,
                                        start_time)
         flags = parent[3]
-        span_id = (_getrandbits(64) or _random_span_id()) if self.random_ids else self.new_span_id()
         if flags is not _SAMPLED and flags is not _SAMPLED_RANDOM:
             flags = _flags(bool(flags & TraceFlags.SAMPLED), bool(flags & TraceFlags.RANDOM_TRACE_ID))
             if flags is _NOT_SAMPLED or flags is _NOT_SAMPLED_RANDOM:
-                return NonRecordingSpan(_new_tuple(SpanContext, (parent[0], span_id, False, flags, parent[4], True)))
-        # (the SpanContext as in _span_context, inline: this is the path of nearly every span)
-        return self._recording(name, _new_tuple(SpanContext, (parent[0], span_id, False, flags, parent[4], True)),
-                               parent, kind, attributes, start_time, parent_span, context)
+                return NonRecordingSpan(_span_context(parent[0], self.new_span_id(), flags, parent[4]))
+        return self._recording(name, _span_context(parent[0], self.new_span_id(), flags, parent[4]), parent, kind,
+                               attributes, start_time, parent_span, context)
 
     def _recording(self, name: str, span_context: SpanContext, parent: SpanContext | None, kind: SpanKind,
                    attributes: types.Attributes, start_time: int | None, parent_span: trace_api.Span | None,

@@ -74,9 +74,10 @@ class TraceStore(SpanProcessor):
         # On the request path: an append, nothing else (the span is ended, so it no longer changes). A list append
         # is atomic: only a new trace, which changes the dict of traces, takes the lock.
         context = span._context  # what span.context returns, without the property call
-        spans = self._traces.get(context[0] if context is not None else 0)  # a SpanContext's [0] is its trace_id
+        trace_id = context[0] if context is not None else 0  # SpanContext is a tuple; [0] is its trace_id
+        spans = self._traces.get(trace_id)
         if spans is None:
-            self._new_trace(context[0] if context is not None else 0, span)
+            self._new_trace(trace_id, span)
         elif len(spans) < self.max_spans_per_trace:
             spans.append(span)
 
