@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck serve mocks clean chromium
+.PHONY: demo test lint typecheck serve mocks clean chromium outside-deps graphiql-assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) graphiql-assets
 	$(BIN)/yiwang demo
 
 serve: $(STAMP)
@@ -27,12 +27,34 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The outside test suites' node side (tests/outside: graphql-http's audits); npm ci only when the lock changed.
+OUTSIDE := tests/outside
+OUTSIDE_STAMP := $(OUTSIDE)/node_modules/.installed-stamp
+
+$(OUTSIDE_STAMP): $(OUTSIDE)/package.json $(OUTSIDE)/package-lock.json
+	cd $(OUTSIDE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(OUTSIDE_STAMP)
+
+outside-deps: $(OUTSIDE_STAMP)
+
+# GraphiQL's browser builds, served by the gateway itself (an intranet reaches no CDN): npm ci from the committed lock
+# (no install scripts), only when the lock changed. Without npm the gateway falls back to the CDN and logs a warning.
+GRAPHIQL := web/graphiql
+GRAPHIQL_STAMP := $(GRAPHIQL)/node_modules/.installed-stamp
+
+$(GRAPHIQL_STAMP): $(GRAPHIQL)/package.json $(GRAPHIQL)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(GRAPHIQL) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "npm not found: GraphiQL will load its assets from unpkg.com (install Node.js to serve them)" >&2; fi
+
+graphiql-assets: $(GRAPHIQL_STAMP)
+
 # The trace page's browser test drives Debian's chromium (Playwright comes with the dev extra).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: $(STAMP) chromium lint typecheck
+test: $(STAMP) chromium graphiql-assets outside-deps lint typecheck
 	$(BIN)/pytest
 
 clean:

@@ -36,7 +36,7 @@ from connectors.records import (
     RegionStats,
     SearchPage,
 )
-from connectors.values import parse_local_time
+from connectors.values import is_ascii_digits, parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "citymgmt"
@@ -192,14 +192,14 @@ def _counts(row: Mapping[str, Any], key: str, name_key: str, to_key: Callable[[s
 
 
 def _class_code(value: str) -> str:
-    if len(value) != CLASS_CODE_LENGTH or not value.isdigit():
+    if len(value) != CLASS_CODE_LENGTH or not is_ascii_digits(value):
         raise ValueError(f"not a 4-digit class code: {value!r}")
     return value
 
 
 def region_stats_record(row: Mapping[str, Any]) -> RegionStats:
     region_code = _text(row, "sqbm")
-    if len(region_code) != DISTRICT_CODE_LENGTH or not region_code.isdigit():
+    if len(region_code) != DISTRICT_CODE_LENGTH or not is_ascii_digits(region_code):
         raise ValueError(f"not a 6-digit region code: {region_code!r}")
     hours = _number(row, "czsc")
     if hours < 0:
@@ -339,7 +339,7 @@ def plan_pages(offset: int, count: int, max_size: int = MAX_PAGE_SIZE) -> PagePl
 def parse_position(after: str | None) -> int:
     if after is None:
         return 0
-    if not after.isdigit():
+    if not is_ascii_digits(after):
         raise UserInputError(f"{DEPARTMENT_ID}: invalid resume position {after!r}")
     return int(after)
 
@@ -359,7 +359,7 @@ class CityManagementConnector(Connector):
     cache_ttls: ClassVar[Mapping[str, float | None]] = {"events": 20.0, "alerts": None, "stats": 120.0}
 
     async def get_events(self, ids: Sequence[str]) -> list[EventRecord]:
-        wanted = sorted({case_id for case_id in ids if len(case_id) == CASE_ID_LENGTH and case_id.isdigit()})
+        wanted = sorted({case_id for case_id in ids if len(case_id) == CASE_ID_LENGTH and is_ascii_digits(case_id)})
         chunks = [wanted[i: i + BATCH_CHUNK] for i in range(0, len(wanted), BATCH_CHUNK)]
         pages = await gather(*(self._fetch(CASES_BATCH_PATH, {"ajbh": ",".join(chunk)})
                                        for chunk in chunks))

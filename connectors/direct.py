@@ -82,6 +82,8 @@ def _as_httpx_errors() -> Iterator[None]:
         raise httpx.ConnectError(str(exc)) from exc
     except aiohttp.ClientError as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+    except OSError as exc:  # a socket error aiohttp did not wrap: still the connection, not the gateway
+        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
 
 
 class DirectPath:

@@ -21,7 +21,7 @@ from connectors.concurrency import gather
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import DEFAULT_TIMEOUT_S, get_xml, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
-from connectors.values import parse_local_time
+from connectors.values import is_ascii_digits, parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UserInputError
 
 SERVICE_PATH = "/services/AirQuality.asmx"
@@ -167,14 +167,14 @@ class EnvironmentConnector(Connector):
 
 # --- dialect helpers ----------------------------------------------------------------------------
 def _is_own_station_code(value: str) -> bool:
-    return len(value) == 16 and value.isdigit() and value[6:10] == AIR_QUALITY_STATION_CLASS
+    return len(value) == 16 and is_ascii_digits(value) and value[6:10] == AIR_QUALITY_STATION_CLASS
 
 
 def _offset_of(after: str | None) -> int:
     """Resume positions are absolute offsets into the department's ascending-code order."""
     if after is None:
         return 0
-    if not after.isdigit():
+    if not is_ascii_digits(after):
         raise UserInputError(f"not an environment resume position: {after!r}")
     return int(after)
 

@@ -31,6 +31,7 @@ from connectors.records import (
     Organization,
     SearchPage,
 )
+from connectors.values import is_ascii_digits
 from gateway.exceptions import UpstreamCredentialsRejected, UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "housing"
@@ -124,7 +125,7 @@ class TokenSource:
         except UpstreamUnavailable as exc:
             raise UpstreamUnavailable(
                 DEPARTMENT_ID, f"{DEPARTMENT_ID}: could not obtain an OAuth2 token for client "
-                               f"{self._client_id!r} ({exc.message})") from exc
+                               f"{self._client_id!r} ({exc.detail})") from exc
         payload = parse_json(DEPARTMENT_ID, response)
         with translating(DEPARTMENT_ID, "token response"):
             value = _text(payload, "access_token")
@@ -213,7 +214,7 @@ class HousingConnector(Connector):
         return parse_json(DEPARTMENT_ID, response)
 
     def _is_own_id(self, component_id: str) -> bool:
-        return (len(component_id) == COMPONENT_ID_LENGTH and component_id.isdigit()
+        return (len(component_id) == COMPONENT_ID_LENGTH and is_ascii_digits(component_id)
                 and component_id[6:10] in self.component_classes)
 
     def _classes_asked(self, class_codes: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -226,7 +227,7 @@ class HousingConnector(Connector):
 def _offset(after: str | None) -> int:
     if after is None:
         return 0
-    if not after.isdigit():
+    if not is_ascii_digits(after):
         raise UserInputError(f"{DEPARTMENT_ID}: not a resume position: {after!r}")
     return int(after)
 

@@ -2,7 +2,8 @@
 
 Connectors never let an httpx exception or a parse error escape: a timeout becomes ``UpstreamTimeout``, a refused
 connection, a 5xx or rejected credentials ``UpstreamUnavailable``, and an answer that is not what the dialect
-promises ``UpstreamBadResponse``.
+promises ``UpstreamBadResponse``. The errors' ``detail`` says what happened (for logs, traces and the department's
+operator), chained to the exception behind it; callers only ever see the code's generic ``message``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 50
+DETAIL_EXCERPT_BYTES = 200  # of a refusal's body, in the error's detail (logs and traces only)
 
 
 def make_client(base_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, transport: str = "aiohttp",
@@ -76,11 +78,19 @@ class translating:  # used like a function: ``with translating("water", "facilit
         if exc is None or isinstance(exc, UpstreamError) or not isinstance(exc, MAPPING_FAILURES):
             return  # nothing to translate: an exception goes on as it is
         department = self.department
-        raise UpstreamBadResponse(department, f"{department}: unexpected {self.what}: {type(exc).__name__}: {exc}"
+        raise UpstreamBadResponse(department, f"{department}: unexpected {self.what}: {describe_failure(exc)}"
                                   ) from exc
 
 
-MAPPING_FAILURES = (KeyError, ValueError, TypeError, AttributeError, IndexError)
+MAPPING_FAILURES = (KeyError, ValueError, TypeError, AttributeError, IndexError, ArithmeticError)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """An exception's text for a detail: a missing key is said to be missing (``KeyError``'s text is only the key);
+    the exception's type is not repeated (it is the detail's cause, which logs and traces name)."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return f"{exc.args[0]!r} is missing"
+    return str(exc) or type(exc).__name__
 
 
 async def send(
@@ -111,31 +121,46 @@ async def send(
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
             )
     except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(department, f"{department}: no answer within the timeout") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamUnavailable(department, f"{department}: unreachable ({type(exc).__name__})") from exc
-    if response.status_code >= 500:
-        raise UpstreamUnavailable(department, f"{department}: answered HTTP {response.status_code}")
-    if response.status_code in (401, 403):
+        raise UpstreamTimeout(department, f"{department}: no answer within the timeout ({describe_failure(exc)})"
+                              ) from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamBadResponse(department, f"{department}: answer could not be decoded: {describe_failure(exc)}"
+                                  ) from exc
+    except httpx.TooManyRedirects as exc:
+        raise UpstreamBadResponse(department, f"{department}: too many redirects") from exc
+    except httpx.RequestError as exc:  # refused or broken connections, the allowlist's refusals
+        raise UpstreamUnavailable(department, f"{department}: unreachable: {describe_failure(exc)}") from exc
+    status = response.status_code
+    if status >= 500:
+        raise UpstreamUnavailable(department, f"{department}: answered HTTP {status}{_excerpt(response)}")
+    if status in (401, 403):
         raise UpstreamCredentialsRejected(department, f"{department}: rejected the gateway's credentials "
-                                                      f"(HTTP {response.status_code})", status=response.status_code)
-    if response.status_code >= 400:
-        raise UpstreamBadResponse(department, f"{department}: refused the request (HTTP {response.status_code})")
+                                                      f"(HTTP {status})", status=status)  # no body: it may echo them
+    if status >= 400:
+        raise UpstreamBadResponse(department, f"{department}: refused the request (HTTP {status}){_excerpt(response)}")
     return response
+
+
+def _excerpt(response: httpx.Response) -> str:
+    """The start of a refusal's body, for the detail: departments often say there what they did not like."""
+    text = response.content[:DETAIL_EXCERPT_BYTES].decode("utf-8", "replace").strip()
+    return f": {' '.join(text.split())}" if text else ""
 
 
 def parse_json(department: str, response: httpx.Response) -> Any:
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
-        raise UpstreamBadResponse(department, f"{department}: answer is not valid JSON") from exc
+        raise UpstreamBadResponse(department, f"{department}: answer is not valid JSON ({describe_failure(exc)})"
+                                  ) from exc
 
 
 def parse_xml(department: str, response: httpx.Response) -> ElementTree.Element:
     try:
         return ElementTree.fromstring(response.content)
     except ElementTree.ParseError as exc:
-        raise UpstreamBadResponse(department, f"{department}: answer is not valid XML") from exc
+        raise UpstreamBadResponse(department, f"{department}: answer is not valid XML ({describe_failure(exc)})"
+                                  ) from exc
 
 
 async def get_json(

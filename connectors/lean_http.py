@@ -182,6 +182,13 @@ class LeanPool:
 
 
 def _decoded(headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    try:
+        return _decompressed(headers, body)
+    except zlib.error as exc:  # a body that does not match its content-encoding: httpx's error for it
+        raise httpx.DecodingError(f"body does not decode as its content-encoding says: {exc}") from exc
+
+
+def _decompressed(headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
     for name, value in headers:
         if name.lower() == b"content-encoding":
             encoding = value.strip().lower()

@@ -8,6 +8,11 @@ LOCAL_TIME_LENGTH = 19  # "2026-10-01 08:00:00" or "2026/10/01 08:00:00"
 _OFFSET_SUFFIXES: dict[tzinfo, str | None] = {}
 
 
+def is_ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` (and regex ``\\d``) also accept full-width ３, Arabic-Indic ٣ and other digits."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_local_time(text: str, zone: tzinfo) -> datetime:
     """A naive local 'YYYY-MM-DD HH:MM:SS' (or with '/') in the department's time zone; ValueError otherwise."""
     if len(text) != LOCAL_TIME_LENGTH or text[10] != " " or text[4] != text[7] or text[4] not in "-/":

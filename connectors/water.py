@@ -28,7 +28,7 @@ from connectors.records import (
     Organization,
     SearchPage,
 )
-from connectors.values import parse_local_time
+from connectors.values import is_ascii_digits, parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from schema.codes import is_component_id
 
@@ -87,7 +87,7 @@ def plan_window(offset: int, count: int, max_size: int = MAX_PAGE_SIZE) -> list[
 def parse_position(after: str | None) -> int:
     if after is None:
         return 0
-    if not after.isdigit():
+    if not is_ascii_digits(after):
         raise UserInputError(f"{DEPARTMENT_ID}: invalid resume position {after!r}")
     return int(after)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 import strawberry
+from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as WebHTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -20,35 +22,48 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.extensions import MaxTokensLimiter, ParserCache
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from gateway.auth.demo import DEMO_ISSUER, demo_issuer_config
 from gateway.auth.identity import AuthConfig, Authenticator, load_auth_config
 from gateway.auth.policy import Access, Policy, load_policy
-from gateway.auth.principal import Role
 from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext
-from gateway.exceptions import AuthenticationError, YiwangError
+from gateway.cost import CostModel, show_list_sizes
+from gateway.exceptions import (
+    AuthenticationError,
+    MalformedRequest,
+    NotAcceptable,
+    UnsupportedMediaType,
+    YiwangError,
+)
 from gateway.execution import FastListExecutionContext
-from gateway.extensions import UpstreamErrors, shape_error, validation_rules
-from gateway.fanout import health_problem
+from gateway.extensions import INTERNAL_ERROR_MESSAGE, UpstreamErrors, checked_operations, shape_error
+from gateway.fanout import health_problem, report_field_failures
+from gateway.graphiql import graphiql_page, graphiql_routes, may_use_graphiql
+from gateway.graphql_http import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    OBJECT_FIELDS,
+    REQUEST_ERROR_STATUS,
+    is_request_error,
+    request_data,
+    response_media_type,
+    without_data,
+)
+from gateway.limits import AliasLimit, CostLimit, DepthLimit, OperationLimits
 from gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.metrics import MetricsRegistry
-from gateway.middleware import BodySizeLimit, CsrfProtection
+from gateway.middleware import BodySizeLimit, CrossOriginAccess, CsrfProtection
 from gateway.pagination import CursorCodec
 from gateway.plugins import Plugin, UpstreamFetch
 from gateway.registry.plugin import RegistryPlugin
 from gateway.router import ConnectorSet, ConnectorSource
 from gateway.settings import Settings, load_settings
+from gateway.suggestions import hiding_suggestions
 from gateway.telemetry.plugin import TelemetryPlugin
 from schema.build import build_schema
 
@@ -62,6 +77,7 @@ HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOW
 
 class GatewaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        report_field_failures(errors, execution_context.context if execution_context is not None else None)
         for error in errors:
             original = error.original_error
             if original is not None and not isinstance(original, (YiwangError, GraphQLError)):
@@ -69,20 +85,21 @@ class GatewaySchema(strawberry.Schema):
 
 
 def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = ()) -> strawberry.Schema:
-    rules = [
-        *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
-    ]
+    limits = OperationLimits(DepthLimit(MAX_QUERY_DEPTH), AliasLimit(MAX_ALIASES),
+                             CostLimit(settings.max_cost, settings.cost_limits), DOCUMENT_CACHE_SIZE)
     extensions: list[Any] = [
         UpstreamErrors,
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        validation_rules(rules, introspection="all" if settings.demo else "admins"),
+        checked_operations(limits, introspection="all" if settings.demo else "admins",
+                           hide_suggestions=not settings.demo, documents_kept=DOCUMENT_CACHE_SIZE),
         *(extension for plugin in plugins for extension in plugin.schema_extensions()),
     ]
-    return build_schema(extensions, schema_class=GatewaySchema, execution_context_class=FastListExecutionContext,
-                        policy=policy, config=StrawberryConfig(disable_field_suggestions=not settings.demo))
+    executor = FastListExecutionContext if settings.demo else hiding_suggestions(FastListExecutionContext)
+    schema = build_schema(extensions, schema_class=GatewaySchema, execution_context_class=executor, policy=policy,
+                          config=StrawberryConfig(disable_field_suggestions=not settings.demo))
+    show_list_sizes(schema._schema, CostModel(schema._schema))
+    return schema
 
 
 def auth_config(settings: Settings) -> AuthConfig:
@@ -115,19 +132,49 @@ class GraphQLView(GraphQL):
                               self.plugins)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        """GraphiQL: in the demo for everyone; in production only for a platform_admin."""
-        principal = getattr(request.state, "principal", None)
-        if self.demo or (principal is not None and principal.has_role(Role.PLATFORM_ADMIN)):
-            return await super().render_graphql_ide(request)
+        """GraphiQL (gateway/graphiql.py, its assets served here): in the demo for everyone; in production only for
+        a platform_admin."""
+        if may_use_graphiql(self.demo, getattr(request.state, "principal", None)):
+            return graphiql_page().response()
         return error_response(404, "NOT_FOUND", "Not Found")
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:  # type: ignore[override]
+        """strawberry's, with every field's JSON type checked (gateway/graphql_http.py) and no batches."""
+        if response_media_type(request.headers.get("accept")) is None:
+            raise NotAcceptable(f"this endpoint answers in {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON}; "
+                                "send an Accept header that allows one of them")
+        if request.method == "GET":
+            parameters: dict[str, Any] = dict(request.query_params)
+            for name in OBJECT_FIELDS:
+                if parameters.get(name) == "":
+                    del parameters[name]
+                elif name in parameters:
+                    parameters[name] = self.parse_json(parameters[name])
+            return request_data(parameters, from_query_string=True)
+        media_type, _, parameters_text = (request.content_type or "").partition(";")
+        charset = parameters_text.strip().lower().removeprefix("charset=").strip('"') if parameters_text else ""
+        if media_type.strip().lower() != APPLICATION_JSON or charset not in ("", "utf-8", "utf8"):
+            raise UnsupportedMediaType(f"send the request as {APPLICATION_JSON} (UTF-8)")
+        body = await request.get_body()
+        if not body.strip():
+            raise MalformedRequest("the request has no body: send a JSON object with a `query`")
+        return request_data(self.parse_json(body))
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
             result.errors = [shape_error(error) for error in result.errors]
-        return process_result(result)
+        response = process_result(result)
+        if is_request_error(response):
+            request.state.graphql_request_error = True
+            return without_data(response)
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: invalid UTF-8 and nesting past its depth limit are JSONDecodeErrors (400), not a crash."""
+        return orjson.loads(data)
 
     async def get_sub_response(self, request: Any) -> Response:
         """strawberry's, without its MutableHeaders round trip: no status, no headers, no background task."""
@@ -151,20 +198,30 @@ class GraphQLView(GraphQL):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except WebHTTPException as exc:
             response = error_response(exc.status_code, HTTP_ERROR_CODES.get(exc.status_code, "HTTP_ERROR"), exc.reason)
         except AuthenticationError as exc:
             response = error_response(exc.http_status, exc.code, exc.message)
             response.headers["www-authenticate"] = 'Bearer realm="yiwang"'
         except YiwangError as exc:
-            response = error_response(exc.http_status, exc.code, exc.message)
+            response = error_response(exc.http_status, exc.code, exc.message, exc.to_extensions())
+        except Exception as exc:  # a bug must not drop the connection or leak its text: log it, answer JSON 500
+            logger.error("unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            response = error_response(500, "INTERNAL_SERVER_ERROR", INTERNAL_ERROR_MESSAGE)
+        media_type = response_media_type(request.headers.get("accept"))
+        if media_type == GRAPHQL_RESPONSE_JSON and response.media_type != "text/html":
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+            if getattr(request.state, "graphql_request_error", False):
+                response.status_code = REQUEST_ERROR_STATUS
         await response(scope, receive, send)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+def error_response(status: int, code: str, message: str, extensions: dict[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": extensions or {"code": code}}]},
+                        status_code=status)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -175,6 +232,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("unexpected error on %s", request.url.path, exc_info=exc)
     return error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error")
+
+
+def bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
 def build_plugins(settings: Settings) -> list[Plugin]:
@@ -203,6 +265,10 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
                        policy=policy, plugins=plugins, demo=settings.demo)
 
     async def metrics_endpoint(request: Request) -> Response:
+        if settings.metrics_token is not None and not bearer_matches(request, settings.metrics_token):
+            response = error_response(401, "UNAUTHENTICATED", "/metrics needs the metrics bearer token")
+            response.headers["www-authenticate"] = 'Bearer realm="yiwang-metrics"'
+            return response
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def healthz(request: Request) -> Response:
@@ -233,10 +299,12 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *graphiql_routes(),
             *(route for plugin in plugins for route in plugin.routes()),
         ],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         middleware=[
+            Middleware(CrossOriginAccess, allowed_origins=settings.cors_allowed_origins),  # before any refusal
             Middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes),
             Middleware(CsrfProtection, enabled=settings.csrf_protection),
             *(middleware for plugin in plugins for middleware in plugin.asgi_middleware()),

@@ -28,8 +28,8 @@ from connectors.records import (
     SearchPage,
 )
 from gateway.auth.policy import Access, load_policy, log_out_of_scope
-from gateway.auth.principal import NATIONAL_SERVICE
-from gateway.exceptions import UpstreamError
+from gateway.auth.principal import NATIONAL_REGION, NATIONAL_SERVICE
+from gateway.exceptions import UpstreamError, UserInputError
 from gateway.fanout import UpstreamFailures, call_department, gather_departments, health_problem, path_of
 from gateway.pagination import CursorCodec, CursorState, MergedPage, fingerprint, merge_walk
 from gateway.plugins import Plugin, UpstreamFetch
@@ -44,10 +44,19 @@ RELATED_MAX_PAGES = 20
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class RegionArgument:
+    """An argument that names a region, and the region prefix it names: ``regionCode`` its own, ``gridCode`` and
+    ``componentId`` the 6-digit division their code begins with."""
+
+    argument: str
+    prefix: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Scope:
     """Routing facts for a search that are not part of the connector query."""
 
-    region_prefix: str | None
+    regions: tuple[RegionArgument, ...] = ()
     departments: tuple[str, ...] | None = None
 
 
@@ -200,11 +209,41 @@ class RequestContext:
         return [failure if failure is not None and not grouped.get(i) else grouped.get(i, []) for i in ids]
 
     # --- searches ----------------------------------------------------------------------------------------------------
+    def scoped_region(self, scope: Scope) -> str:
+        """The region prefix to search. Every region an argument names must lie in the caller's scope (else
+        FORBIDDEN naming the argument: never an empty list) and the arguments must agree with each other (else
+        BAD_USER_INPUT); both before any department is asked."""
+        for named in scope.regions:
+            # The whole country's prefix is ''; a refusal names it by its code.
+            self.access.scope_region(named.prefix or NATIONAL_REGION, named.argument)
+        if not scope.regions:
+            return self.access.scope_region(None)
+        # Of equally narrow ones the last: regions are listed broad to narrow (regionCode, gridCode, componentId).
+        narrowest = max(reversed(scope.regions), key=lambda named: len(named.prefix))
+        for named in scope.regions:
+            if not narrowest.prefix.startswith(named.prefix):
+                raise UserInputError(f"{narrowest.argument} lies in {narrowest.prefix}, outside {named.argument} "
+                                     f"{named.prefix or NATIONAL_REGION}: together they match nothing",
+                                     argument=narrowest.argument)
+        return narrowest.prefix
+
+    def _component_classes(self, component_ids: tuple[str, ...] | None) -> None:
+        for component_id in component_ids or ():
+            self.access.check_component_class(component_class_of(component_id), f"component {component_id}")
+
+    def _known_departments(self, departments: tuple[str, ...] | None) -> None:
+        unknown = [d for d in departments or () if self.connectors.get(d) is None]
+        if unknown:
+            known = ", ".join(c.department_id for c in self.connectors)
+            raise UserInputError(f"departments: no department {', '.join(unknown)} is joined to the platform "
+                                 f"(there are {known})", argument="departments")
+
     async def search_components(self, query: ComponentQuery, scope: Scope, first: int, after: str | None,
                                 info: Any = None) -> MergedPage[ComponentRecord]:
         access = self.access
-        prefix = access.scope_region(scope.region_prefix, "gridCode" if query.grid_code else "regionCode")
+        prefix = self.scoped_region(scope)
         query = dataclasses.replace(query, class_codes=access.component_classes(query.class_codes))
+        self._known_departments(scope.departments)
         departments = access.departments(scope.departments)
         connectors = self.connectors.for_components(query.class_codes, prefix, departments)
         return await self._search("components", connectors, (query, prefix, departments, access.scope_key()),
@@ -213,7 +252,8 @@ class RequestContext:
     async def search_events(self, query: EventQuery, scope: Scope, first: int, after: str | None,
                             info: Any = None) -> MergedPage[EventRecord]:
         self.access.require("events")
-        prefix = self.access.scope_region(scope.region_prefix, "gridCode" if query.grid_code else "regionCode")
+        prefix = self.scoped_region(scope)
+        self._component_classes(query.component_ids)
         return await self._search("events", self.connectors.for_events(prefix),
                                   (query, prefix, self.access.scope_key()), first, after, info,
                                   "search_events", query, prefix)
@@ -221,7 +261,8 @@ class RequestContext:
     async def search_alerts(self, query: AlertQuery, scope: Scope, first: int, after: str | None,
                             info: Any = None) -> MergedPage[AlertRecord]:
         self.access.require("alerts")
-        prefix = self.access.scope_region(scope.region_prefix)
+        prefix = self.scoped_region(scope)
+        self._component_classes(query.component_ids)
         return await self._search("alerts", self.connectors.for_alerts(prefix),
                                   (query, prefix, self.access.scope_key()), first, after, info,
                                   "search_alerts", query, prefix)

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import re
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
-from graphql import ASTValidationRule, GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    validate,
+)
+from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.types import ExecutionContext
 
 from gateway.auth.principal import Role
 from gateway.context import RequestContext
 from gateway.exceptions import YiwangError
+from gateway.introspection import NoSchemaIntrospection, hidden_type_keys, hide_types
+from gateway.limits import OperationLimits
+from gateway.suggestions import remove_suggestions
 
 logger = logging.getLogger("yiwang.graphql")
 INTERNAL_ERROR_MESSAGE = "Internal server error"
@@ -30,8 +46,30 @@ def shape_error(error: GraphQLError) -> GraphQLError:
     if error.extensions and "code" in error.extensions:
         return error
     code = "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
-    return GraphQLError(error.message, nodes=error.nodes, path=error.path, source=error.source,
+    return GraphQLError(client_wording(error.message), nodes=error.nodes, path=error.path, source=error.source,
                         positions=error.positions, extensions={**(error.extensions or {}), "code": code})
+
+
+# A scalar's parse failure ends in the Python parser's own words ("Expected 3 digits, got '9-0'", "month must be in
+# 1..12"): the client gets what the scalar expects instead.
+SCALAR_PARSE_FAILURE = re.compile(r'(Value cannot represent an? (\w+): "(?:[^"\\]|\\.)*")\. .*$', re.DOTALL)
+SCALAR_EXPECTATIONS = {"DateTime": "an ISO 8601 date-time with a UTC offset, such as 2026-11-01T08:00:00+08:00",
+                       "Date": "an ISO 8601 date, such as 2026-11-01", "JSON": "a JSON value"}
+
+
+PYTHON_LITERALS = re.compile(r"(?<![\w'\"])(True|False|None)(?![\w'\"])")
+JSON_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
+def client_wording(message: str) -> str:
+    """graphql-core's and strawberry's messages in GraphQL's terms, not Python's (graphql-core shows a value it
+    cannot coerce with Python's repr)."""
+    message = PYTHON_LITERALS.sub(lambda match: JSON_LITERALS[match.group(1)], message)
+    match = SCALAR_PARSE_FAILURE.search(message)
+    if match is not None:
+        expected = SCALAR_EXPECTATIONS.get(match.group(2), f"a valid {match.group(2)}")
+        message = message[:match.start()] + f"{match.group(1)}: expected {expected}"
+    return message
 
 
 class UpstreamErrors(SchemaExtension):
@@ -51,23 +89,83 @@ class UpstreamErrors(SchemaExtension):
         result.errors = errors or None
 
 
-def validation_rules(rules: Sequence[type[ASTValidationRule]], *, introspection: Literal["all", "admins"],
-                     ) -> type[SchemaExtension]:
-    """An extension adding the same rule classes to every operation, and refusing introspection unless
-    ``introspection`` is ``all`` or the caller is a ``platform_admin``.
+class DocumentValidation:
+    """graphql-core's validation, remembered per parsed document and rule set (strawberry's parser cache hands out
+    the same document object for the same text; the entry holds it, so its identity is not reused while kept)."""
 
-    strawberry's limiters build a new rule class per extension instance; with one instance per request the
-    validation cache (keyed by the rules) would never hit. Rules built once keep the key stable.
-    """
-    open_rules = tuple(rules)
-    closed_rules = (*open_rules, NoSchemaIntrospectionCustomRule)
+    def __init__(self, *, hide_suggestions: bool, kept: int) -> None:
+        self.hide_suggestions = hide_suggestions
+        self.kept = kept
+        self._results: OrderedDict[tuple[int, tuple[type[ASTValidationRule], ...]],
+                                   tuple[DocumentNode, list[GraphQLError]]] = OrderedDict()
 
-    class FixedValidationRules(SchemaExtension):
+    def validate(self, schema: GraphQLSchema, document: DocumentNode,
+                 rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
+        key = (id(document), rules)
+        entry = self._results.get(key)
+        if entry is not None and entry[0] is document:
+            self._results.move_to_end(key)
+            return list(entry[1])
+        errors = validate(schema, document, rules, hide_suggestions=self.hide_suggestions)
+        self._results[key] = (document, errors)
+        if len(self._results) > self.kept:
+            self._results.popitem(last=False)
+        return list(errors)
+
+
+def checked_operations(limits: OperationLimits, *, introspection: Literal["all", "admins"], hide_suggestions: bool,
+                       documents_kept: int) -> type[SchemaExtension]:
+    """An extension validating every operation — the standard rules, strawberry's, the introspection depth rule, and
+    no introspection unless ``introspection`` is ``all`` or the caller is a ``platform_admin`` — and, once the
+    document is valid, checking ``limits`` on the operation the request runs. With ``hide_suggestions`` no error
+    suggests names (see gateway/suggestions.py)."""
+    validation = DocumentValidation(hide_suggestions=hide_suggestions, kept=documents_kept)
+    open_rules = (MaxIntrospectionDepthRule, MaybeNullValidationRule, OneOfInputValidationRule)
+    closed_rules = (*open_rules, NoSchemaIntrospection)
+
+    class CheckedOperations(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
-            context = self.execution_context.context
-            admin = isinstance(context, RequestContext) and context.access.principal.has_role(Role.PLATFORM_ADMIN)
-            fixed = open_rules if introspection == "all" or admin else closed_rules
-            self.execution_context.validation_rules = self.execution_context.validation_rules + fixed
+            yield
+            result = self.execution_context.result
+            if hide_suggestions and result is not None and result.errors:
+                remove_suggestions(result.errors)
+
+        def on_validate(self) -> Iterator[None]:
+            execution = self.execution_context
+            context = execution.context
+            principal = context.access.principal if isinstance(context, RequestContext) else None
+            admin = principal is not None and principal.has_role(Role.PLATFORM_ADMIN)
+            rules = (*execution.validation_rules, *(open_rules if introspection == "all" or admin else closed_rules))
+            schema = execution.schema._schema
+            document = execution.graphql_document
+            assert document is not None  # strawberry validates parsed documents only
+            errors = validation.validate(schema, document, rules)
+            if not errors:
+                variables = execution.variables if isinstance(execution.variables, Mapping) else None
+                errors = limits.check(schema, document, requested_operation(execution), variables, principal)
+            execution.pre_execution_errors = errors
+            self._hidden_types = not (introspection == "all" or admin)
             yield
 
-    return FixedValidationRules
+        def on_execute(self) -> Iterator[None]:
+            yield
+            execution = self.execution_context
+            result = execution.result
+            document = execution.graphql_document
+            if not getattr(self, "_hidden_types", False) or result is None or document is None:
+                return
+            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+            name = requested_operation(execution)
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+                          and (name is None or (d.name is not None and d.name.value == name))]
+            keys = hidden_type_keys(operations[0], fragments) if len(operations) == 1 else set()
+            if keys:
+                result.errors = hide_types(result.data, result.errors, keys)
+
+    return CheckedOperations
+
+
+def requested_operation(execution: ExecutionContext) -> str | None:
+    """The operationName the request gave. strawberry's ``operation_name`` falls back to the first operation's name,
+    which would run the first of several operations where the GraphQL spec asks for an error."""
+    return getattr(execution, "_provided_operation_name", execution.operation_name)  # type: ignore[no-any-return]

@@ -8,9 +8,22 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from typing import Any
 
 DEFAULT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# A metric keeps at most this many label combinations; later new ones are counted under OVERFLOW_LABEL in every
+# label, so that no stream of requests can grow /metrics without bound (callers bound their labels first).
+DEFAULT_MAX_SERIES = 1000
+OVERFLOW_LABEL = "other"
+
+
+def _series_key(metric: Counter | Histogram, labels: tuple[object, ...], existing: dict[tuple[str, ...], Any],
+                ) -> tuple[str, ...]:
+    key = tuple(value if type(value) is str else str(value) for value in labels)
+    if key in existing or len(existing) < metric.max_series:
+        return key
+    return (OVERFLOW_LABEL,) * len(key)
 
 
 def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
@@ -25,12 +38,15 @@ def _escape(value: str) -> str:
 
 
 class Counter:
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = (),
+                 max_series: int = DEFAULT_MAX_SERIES) -> None:
         self.name, self.help, self.label_names = name, help_text, tuple(labels)
+        self.max_series = max_series
         self.values: dict[tuple[str, ...], float] = {}
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
-        self.values[labels] = self.values.get(labels, 0.0) + amount
+        key = labels if labels in self.values else _series_key(self, labels, self.values)
+        self.values[key] = self.values.get(key, 0.0) + amount
 
     def value(self, *labels: str) -> float:
         return self.values.get(labels, 0.0)
@@ -43,16 +59,18 @@ class Counter:
 
 class Histogram:
     def __init__(self, name: str, help_text: str, labels: Sequence[str] = (),
-                 buckets: Sequence[float] = DEFAULT_BUCKETS_S) -> None:
+                 buckets: Sequence[float] = DEFAULT_BUCKETS_S, max_series: int = DEFAULT_MAX_SERIES) -> None:
         self.name, self.help, self.label_names = name, help_text, tuple(labels)
         self.buckets = tuple(sorted(buckets))
+        self.max_series = max_series
         self.counts: dict[tuple[str, ...], list[int]] = {}
         self.sums: dict[tuple[str, ...], float] = {}
 
     def observe(self, value: float, *labels: str) -> None:
-        counts = self.counts.setdefault(labels, [0] * (len(self.buckets) + 1))
+        key = labels if labels in self.counts else _series_key(self, labels, self.counts)
+        counts = self.counts.setdefault(key, [0] * (len(self.buckets) + 1))
         counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.sums[labels] = self.sums.get(labels, 0.0) + value
+        self.sums[key] = self.sums.get(key, 0.0) + value
 
     def count(self, *labels: str) -> int:
         return sum(self.counts.get(labels, ()))

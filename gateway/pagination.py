@@ -3,8 +3,9 @@
 Every department answers in ascending id order; the gateway merges the answers by id, so a page is the ``first``
 smallest ids after the cursor over all departments. The cursor records, per department, the department's own resume
 position (``SearchPage.positions``) after the last item of it that was consumed, so the next page resumes each
-department exactly where the merge stopped: no duplicates, no gaps. Cursors are opaque (base64url JSON) and signed
-with HMAC, and they name the filter they were made for: a cursor replayed with another filter is refused.
+department exactly where the merge stopped: no duplicates, no gaps. Cursors are sealed with AES-GCM — opaque, so a
+department's page tokens and next-page URLs stay inside, and tamper-proof — and they name the filter they were made
+for: a cursor replayed with another filter is refused.
 """
 
 from __future__ import annotations
@@ -18,14 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from connectors.concurrency import gather
 from connectors.records import SearchPage
 from gateway.exceptions import UpstreamError, UserInputError
 
 RecordT = TypeVar("RecordT")
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
+CURSOR_NONCE_BYTES = 12
+CURSOR_KEY_CONTEXT = b"yiwang cursor v2"
+CURSOR_NONCE_CONTEXT = b"yiwang cursor nonce v2"
 DONE = "~"  # position of a department that has nothing more to give
+# Far above a real cursor (a position per department, URLs at most): a longer one is refused before it is decoded.
+MAX_CURSOR_LENGTH = 16_384
 
 
 @dataclass(slots=True)
@@ -37,37 +45,52 @@ class CursorState:
 
 
 class CursorCodec:
+    """Cursors are opaque: the state is sealed with AES-GCM under a key derived from the cursor secret, so a client
+    can neither read a department's positions (its page tokens or next-page URLs are department internals) nor alter
+    them; a cursor that does not open was not issued by a gateway sharing this secret."""
+
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("cursor secret must be at least 16 bytes")
-        self._secret = secret
-
-    def _sign(self, payload: bytes) -> str:
-        return base64.urlsafe_b64encode(hmac.new(self._secret, payload, hashlib.sha256).digest()[:12]).decode()
+        self._aead = AESGCM(hashlib.sha256(CURSOR_KEY_CONTEXT + secret).digest())
+        self._nonce_key = hashlib.sha256(CURSOR_NONCE_CONTEXT + secret).digest()
 
     def encode(self, state: CursorState) -> str:
         payload = orjson.dumps({"v": CURSOR_VERSION, "k": state.kind, "f": state.fingerprint, "p": state.positions,
                                 "t": state.totals}, option=orjson.OPT_SORT_KEYS)
-        return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + self._sign(payload)
+        # A synthetic nonce (as in SIV): the same state seals to the same cursor, so a page's endCursor is its last
+        # edge's cursor; only equal states share a nonce, which tells no more than that they are equal.
+        nonce = hmac.new(self._nonce_key, payload, hashlib.sha256).digest()[:CURSOR_NONCE_BYTES]
+        sealed = nonce + self._aead.encrypt(nonce, payload, CURSOR_KEY_CONTEXT)
+        return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def decode(self, cursor: str, *, kind: str, fingerprint: str) -> CursorState:
+        malformed = UserInputError("malformed cursor: pass back an endCursor or edge cursor unchanged",
+                                   argument="after")
+        if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+            raise malformed
         try:
-            body, signature = cursor.rsplit(".", 1)
-            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            sealed = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (ValueError, TypeError) as exc:
-            raise UserInputError("malformed cursor: pass back an endCursor or edge cursor unchanged",
-                                 argument="after") from exc
-        if not hmac.compare_digest(signature, self._sign(payload)):
+            raise malformed from exc
+        if len(sealed) <= CURSOR_NONCE_BYTES:
+            raise malformed
+        try:
+            payload = self._aead.decrypt(sealed[:CURSOR_NONCE_BYTES], sealed[CURSOR_NONCE_BYTES:], CURSOR_KEY_CONTEXT)
+        except InvalidTag:
             raise UserInputError("malformed cursor: it was not issued by this gateway or was altered",
-                                 argument="after")
+                                 argument="after") from None
         raw = orjson.loads(payload)
-        if raw.get("v") != CURSOR_VERSION or raw.get("k") != kind:
+        if not isinstance(raw, dict) or raw.get("v") != CURSOR_VERSION or raw.get("k") != kind:
             raise UserInputError(f"cursor was issued for another list, not {kind}", argument="after")
         if raw.get("f") != fingerprint:
             raise UserInputError("cursor was issued for a different filter; start again without `after`",
                                  argument="after")
-        return CursorState(kind=kind, fingerprint=fingerprint, positions=dict(raw.get("p") or {}),
-                           totals=dict(raw.get("t") or {}))
+        positions, totals = raw.get("p") or {}, raw.get("t") or {}
+        if not (isinstance(positions, dict) and all(p is None or isinstance(p, str) for p in positions.values())
+                and isinstance(totals, dict) and all(type(t) is int for t in totals.values())):
+            raise malformed
+        return CursorState(kind=kind, fingerprint=fingerprint, positions=positions, totals=totals)
 
 
 def fingerprint(*parts: Any) -> str:

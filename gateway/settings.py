@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, StrictInt, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from gateway.auth.principal import Role
 from gateway.exceptions import ConfigurationError
+from gateway.middleware import parse_allowed_origins
 
 ENV_PREFIX = "YIWANG_"
 DEFAULT_MOCK_BASE_PORT = 9100
+DEFAULT_MAX_COST = 50_000  # a 10,000-item page with a nested object or two; the README's queries cost < 1,000
+CostBudget = Annotated[StrictInt, Field(gt=0)]
 DEPARTMENT_PORT_OFFSETS = {"water": 1, "transport": 2, "environment": 3, "housing": 4, "citymgmt": 5}
 # Read by the command-line client, not by the gateway.
 CLIENT_ONLY_VARIABLES = frozenset({"YIWANG_GATEWAY_URL", "YIWANG_TOKEN"})
@@ -42,7 +46,16 @@ class Settings(BaseSettings):
         "aiohttp", description="Transport for department calls: aiohttp's pool behind the httpx API, or httpx's")
     upstream_timeout_s: float = Field(5.0, gt=0, description="Timeout of each department call, seconds")
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted request body (413 above)")
+    max_cost: int = Field(DEFAULT_MAX_COST, gt=0, description=(
+        "Budget of an operation's estimated cost (objects, multiplied through lists by `first`; see gateway/cost.py); "
+        "above it the operation is refused with COST_ESTIMATED_TOO_EXPENSIVE before any department is called"))
+    cost_limits: dict[Role, CostBudget] = Field(default_factory=dict, description=(
+        'JSON object of budgets by role, e.g. `{"platform_admin": 1000000}`; a caller gets the largest budget of its '
+        "roles, `max_cost` for roles not listed"))
     csrf_protection: bool = Field(True, description="Refuse simple (non-preflighted) cross-site requests")
+    cors_allowed_origins: str = Field("", description=(
+        "Comma-separated origins (`https://dash.example.gov.cn`, `https://*.example.gov.cn`) whose web pages may call "
+        "the gateway from a browser (CORS, without credentials); empty: none"))
     cursor_secret: str = Field(default_factory=lambda: secrets.token_hex(32), description=(
         "HMAC key for pagination cursors; set the same value on every instance behind one load balancer"))
     catalogue_path: str | None = Field(None, description="Replacement class-code catalogue (JSON)")
@@ -98,16 +111,28 @@ class Settings(BaseSettings):
     service_name: str = Field("yiwang", description="`service.name` of this gateway in exported traces")
     platform_tier: Literal["national", "provincial", "municipal", "district"] = Field(
         "municipal", description="Tier of the platform this gateway serves (a resource attribute of its traces)")
-    platform_region: str = Field("370800", pattern=r"^\d{6}$", description=(
+    platform_region: str = Field("370800", pattern=r"^[0-9]{6}$", description=(
         "GB/T 2260 code of the platform's region (a resource attribute of its traces)"))
     log_format: Literal["text", "json"] = Field("text", description=(
         "`json`: one JSON object per log line, with the trace and span id of the request it belongs to"))
+    metrics_token: str | None = Field(None, min_length=16, description=(
+        "Bearer token `/metrics` requires (`Authorization: Bearer …`); unset: `/metrics` is open, so bind it to a "
+        "network only the scraper reaches"))
+    metrics_operations: str | None = Field(None, description=(
+        "Operation names (comma-separated) that always get their own `operation` label on `/metrics`"))
+    metrics_max_operations: int = Field(100, ge=0, le=10_000, description=(
+        "Other operation names labelled one by one, first come; the rest are counted as `other`"))
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        return ",".join(parse_allowed_origins(value))
 
     @field_validator("regions")
     @classmethod
     def _regions_are_districts(cls, value: str) -> str:
         codes = [code.strip() for code in value.split(",") if code.strip()]
-        if not codes or not all(len(code) == 6 and code.isdigit() for code in codes):
+        if not codes or not all(len(code) == 6 and code.isascii() and code.isdigit() for code in codes):
             raise ValueError("regions must be comma-separated 6-digit GB/T 2260 district codes")
         return ",".join(codes)
 
@@ -130,5 +155,5 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigurationError(f"unknown settings {unknown}; known: {sorted(known)}")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:  # SettingsError: a JSON setting that is not JSON
         raise ConfigurationError(f"invalid settings: {exc}") from exc

@@ -1,9 +1,11 @@
 """What every mock department shares: fault injection and a request log, as a plain ASGI middleware.
 
-``POST /_mock/faults`` takes ``{"down": bool, "latency_ms": int, "error_rate": float, "malformed": bool}`` (all
-optional; ``{}`` resets). ``GET /_mock/requests[?since=SEQ]`` answers ``{"total": N, "requests": [...]}``: ``total``
-counts every department request since start (control requests under ``/_mock`` are not counted), ``requests`` lists
-the most recent ones with ``seq``, method, path, query and headers.
+``POST /_mock/faults`` takes ``{"down": bool, "latency_ms": int, "error_rate": float, "malformed": bool,
+"garbled": str}`` (all optional; ``{}`` resets). ``garbled`` names a way the department's own answers go wrong
+while still parsing (a mock that knows it acts on it; see the mock's docstring). ``GET /_mock/requests[?since=SEQ]``
+answers ``{"total": N, "requests": [...]}``: ``total`` counts every department request since start (control requests
+under ``/_mock`` are not counted), ``requests`` lists the most recent ones with ``seq``, method, path, query and
+headers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTROL_PREFIX = "/_mock"
 DEFAULT_LOG_SIZE = 2000
-_FAULT_KEYS = {"down": bool, "latency_ms": int, "error_rate": float, "malformed": bool}
+_FAULT_KEYS = {"down": bool, "latency_ms": int, "error_rate": float, "malformed": bool, "garbled": str}
 _DOWN_BODY = b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>" \
              b"<hr><center>nginx</center></body></html>"
 _ERROR_BODY = b'{"error":"Internal Server Error","message":"java.lang.NullPointerException"}'
@@ -31,6 +33,7 @@ class Faults:
     latency_ms: int = 0
     error_rate: float = 0.0
     malformed: bool = False
+    garbled: str = ""  # read by the department app itself
 
 
 class MockControl:

@@ -9,6 +9,9 @@ ZC/SH/DS/ZY/FQ (正常/损坏/丢失/占用/废弃).
 - ``GET /openapi/v1/devices?district=&category=&status=&grid=&bbox=minx,miny,maxx,maxy&near=x,y,r&per_page=&after=``
 - ``GET /openapi/v1/devices/batch?ids=a,b``
 - ``GET /openapi/v1/ping``
+
+Garbage on demand (``POST /_mock/faults``): ``{"garbled": "headers"}`` drops ``X-Total-Count`` from the listing,
+``{"garbled": "values"}`` sends every device's status as the number 42.
 """
 
 from __future__ import annotations
@@ -190,6 +193,9 @@ def create_app(inventory: Inventory) -> MockControl:
     def authorised(request: Request) -> bool:
         return request.headers.get(API_KEY_HEADER) == DEMO_API_KEY
 
+    def row(device: GasDevice) -> Any:
+        return {**gas.render(device), "status": 42} if control.faults.garbled == "values" else gas.record(device)
+
     async def devices(request: Request) -> Response:
         if not authorised(request):
             return _json({"message": "invalid api key"}, 401)
@@ -203,12 +209,12 @@ def create_app(inventory: Inventory) -> MockControl:
         after = request.query_params.get("after")
         start = bisect.bisect_right([d.id for d in rows], after) if after else 0
         page = rows[start: start + per_page]
-        headers = {"X-Total-Count": str(len(rows))}
+        headers = {"X-Total-Count": str(len(rows))} if control.faults.garbled != "headers" else {}
         if start + per_page < len(rows):
             params = {k: v for k, v in request.query_params.items() if k != "after"}
             params["after"] = page[-1].id
             headers["Link"] = f'<{request.url.replace(query=urlencode(params))}>; rel="next"'
-        return _json([gas.record(d) for d in page], headers=headers)
+        return _json([row(d) for d in page], headers=headers)
 
     async def batch(request: Request) -> Response:
         if not authorised(request):
@@ -217,7 +223,7 @@ def create_app(inventory: Inventory) -> MockControl:
         if len(ids) > MAX_BATCH_IDS:
             return _json({"message": f"at most {MAX_BATCH_IDS} ids"}, 400)
         found = sorted((gas.by_id[i] for i in set(ids) if i in gas.by_id), key=lambda d: d.id)
-        return _json([gas.record(d) for d in found])
+        return _json([row(d) for d in found])
 
     async def ping(request: Request) -> Response:
         return _json({"ok": True, "service": "gas-openapi", "devices": len(gas.devices)})
@@ -225,4 +231,5 @@ def create_app(inventory: Inventory) -> MockControl:
     app = Starlette(routes=[
         Route(DEVICES_PATH, devices), Route(f"{DEVICES_PATH}/batch", batch), Route("/openapi/v1/ping", ping),
     ])
-    return MockControl(app)
+    control = MockControl(app)
+    return control

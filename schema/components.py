@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from schema.events import Alert, CityEvent
 
 DEFAULT_RELATED_LIMIT = 20
+MAX_RELATED_LIMIT = 500
 
 
 @strawberry.interface(description="城市部件 — a city component: a physical asset on the street, identified by its "
@@ -44,9 +45,11 @@ class Component:
     async def events(self, info: strawberry.Info, first: int = DEFAULT_RELATED_LIMIT
                      ) -> list[Annotated[CityEvent, strawberry.lazy("schema.events")]]:
         from schema.events import build_event
+        from schema.inputs import parse_first
 
+        limit = parse_first(first, MAX_RELATED_LIMIT)
         records = await info.context.events_for_component(self.id, info)
-        ordered = sorted(records, key=lambda r: r.reported_at, reverse=True)[: max(first, 0)]
+        ordered = sorted(records, key=lambda r: r.reported_at, reverse=True)[:limit]
         return [build_event(r, info.context.now) for r in ordered]
 
     @strawberry.field(description="运行监测报警 — alarms raised from this component's readings")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -30,6 +31,29 @@ class RegionScoped:
     "Not public: anonymous callers get FORBIDDEN"))
 class SignInRequired:
     pass
+
+
+@strawberry.enum(description="Who may share a cached answer that contains the field")
+class CacheControlScope(Enum):
+    PUBLIC = "PUBLIC"
+    PRIVATE = "PRIVATE"
+
+
+@strawberry.schema_directive(locations=[Location.FIELD_DEFINITION], description=(
+    "缓存范围 — `PRIVATE`: the value depends on who the caller is (not only on the caller's scope and roles), so a "
+    "cached whole response that selects it is filed under the caller's identity and never served to anyone else "
+    "(Apollo's cache-control scope)"))
+class CacheControl:
+    scope: CacheControlScope
+
+
+PRIVATE = CacheControl(scope=CacheControlScope.PRIVATE)
+
+
+def is_private(field: Any) -> bool:
+    """The strawberry field carries ``@cacheControl(scope: PRIVATE)``."""
+    return any(isinstance(directive, CacheControl) and directive.scope is CacheControlScope.PRIVATE
+               for directive in getattr(field, "directives", None) or ())
 
 
 class PolicyMasked(FieldExtension):

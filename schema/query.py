@@ -9,12 +9,11 @@ import strawberry
 
 from connectors.base import Connector
 from connectors.records import EventKind
-from gateway.exceptions import UserInputError
 from schema.codes import load_catalogue
 from schema.common import ComponentClass, EventClass, component_class, event_class
 from schema.components import Component, build_component, class_of
 from schema.connections import Connection, connection
-from schema.directives import RegionScoped, SignInRequired
+from schema.directives import PRIVATE, RegionScoped, SignInRequired
 from schema.enums import EVENT_KIND
 from schema.events import Alert, CityEvent, build_alert, build_event
 from schema.inputs import (
@@ -25,6 +24,8 @@ from schema.inputs import (
     component_query,
     event_query,
     parse_component_id,
+    parse_event_id,
+    parse_first,
 )
 from schema.stats import RegionStatistics, resolve_stats
 
@@ -34,14 +35,12 @@ MAX_EVENT_ID_LENGTH = 64
 
 
 def _page_size(first: int) -> int:
-    if not 0 <= first <= MAX_PAGE_SIZE:
-        raise UserInputError(f"first must be within 0..{MAX_PAGE_SIZE}, got {first}", argument="first")
-    return first
+    return parse_first(first, MAX_PAGE_SIZE)
 
 
 @strawberry.type(description="The caller as the gateway sees it")
 class Viewer:
-    subject: str
+    subject: str = strawberry.field(description="The token's subject (sub claim)", directives=[PRIVATE])
     tier: str = strawberry.field(description="NATIONAL, PROVINCIAL, MUNICIPAL, DISTRICT or PUBLIC")
     region_code: str = strawberry.field(description="行政区划 the caller's platform governs (000000: the country)")
     region_prefix: str = strawberry.field(description="Every region code in scope starts with this")
@@ -80,7 +79,8 @@ def department_of(connector: Connector) -> Department:
     )
 
 
-@strawberry.type
+@strawberry.type(description="Every root field is nullable: a refused or failed field (FORBIDDEN, BAD_USER_INPUT, a "
+                              "department down) is null with its error, and the other fields still answer")
 class Query:
     @strawberry.field(description="One component by its 部件标识码, from the department that owns its class",
                       directives=[RegionScoped()])
@@ -91,22 +91,20 @@ class Query:
     @strawberry.field(description="Components of all departments matching the filter, merged in 标识码 order",
                       directives=[RegionScoped()])
     async def components(self, info: strawberry.Info, filter: ComponentFilter | None = None,
-                         first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Component]:
+                         first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Component] | None:
         query, scope = component_query(filter)
         page = await info.context.search_components(query, scope, _page_size(first), after, info)
         return connection(page, [build_component(r) for r in page.items])
 
     @strawberry.field(description="One case (案卷) by its number", directives=[RegionScoped(), SignInRequired()])
     async def event(self, info: strawberry.Info, id: strawberry.ID) -> CityEvent | None:
-        event_id = str(id)
-        if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH:
-            raise UserInputError("id must be a case number (案卷编号)", argument="id")
+        event_id = parse_event_id(str(id))
         record = await info.context.event_by_id(event_id, info)
         return build_event(record, info.context.now) if record is not None else None
 
     @strawberry.field(description="Cases (案卷) matching the filter", directives=[RegionScoped(), SignInRequired()])
     async def events(self, info: strawberry.Info, filter: EventFilter | None = None,
-                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[CityEvent]:
+                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[CityEvent] | None:
         query, scope = event_query(filter)
         page = await info.context.search_events(query, scope, _page_size(first), after, info)
         now = info.context.now
@@ -115,7 +113,7 @@ class Query:
     @strawberry.field(description="Alarms (运行监测报警) matching the filter",
                       directives=[RegionScoped(), SignInRequired()])
     async def alerts(self, info: strawberry.Info, filter: AlertFilter | None = None,
-                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Alert]:
+                     first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Alert] | None:
         query, scope = alert_query(filter)
         page = await info.context.search_alerts(query, scope, _page_size(first), after, info)
         return connection(page, [build_alert(r) for r in page.items])
@@ -124,25 +122,25 @@ class Query:
                                   "your scope, with the same per child region; cases counted by report time",
                       directives=[RegionScoped(), SignInRequired()])
     async def stats(self, info: strawberry.Info, from_: Annotated[datetime, strawberry.argument(name="from")],
-                    to: datetime, region_code: str | None = None) -> RegionStatistics:
+                    to: datetime, region_code: str | None = None) -> RegionStatistics | None:
         return await resolve_stats(info, region_code, from_, to)
 
     @strawberry.field(description="Who the gateway takes the caller to be, and the scope that follows")
-    def viewer(self, info: strawberry.Info) -> Viewer:
+    def viewer(self, info: strawberry.Info) -> Viewer | None:
         principal = info.context.access.principal
         return Viewer(subject=principal.subject, tier=principal.tier.value, region_code=principal.region_code,
                       region_prefix=principal.region_prefix, roles=sorted(principal.roles),
                       departments=sorted(principal.departments) if principal.departments is not None else None)
 
     @strawberry.field(description="The departments joined to the platform, with connector health")
-    def departments(self, info: strawberry.Info) -> list[Department]:
+    def departments(self, info: strawberry.Info) -> list[Department] | None:
         return [department_of(c) for c in info.context.connectors]
 
     @strawberry.field(description="部件分类代码 — the component class catalogue")
-    def component_classes(self) -> list[ComponentClass]:
+    def component_classes(self) -> list[ComponentClass] | None:
         return [component_class(entry) for entry in load_catalogue().components.values()]
 
     @strawberry.field(description="事件分类代码 — the event class catalogue")
-    def event_classes(self) -> list[EventClass]:
+    def event_classes(self) -> list[EventClass] | None:
         kind = EVENT_KIND[EventKind.EVENT.value]
         return [event_class(kind, entry) for entry in load_catalogue().events.values()]

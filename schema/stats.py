@@ -12,9 +12,9 @@ from datetime import datetime
 import strawberry
 
 from connectors.records import RegionStats, merge_region_stats
-from gateway.exceptions import UserInputError
+from gateway.context import Scope
 from schema.enums import ALERT_LEVEL, EVENT_STATUS, AlertLevel, EventStatus
-from schema.inputs import parse_region
+from schema.inputs import check_window, parse_region, region_arguments
 
 CHILD_PREFIX_LENGTH = {0: 2, 2: 4, 4: 6}
 
@@ -101,19 +101,10 @@ def _statistics(stats: RegionStats, children: list[RegionStatistics]) -> RegionS
     )
 
 
-def stats_window(start: datetime, end: datetime) -> None:
-    for value in (start, end):
-        if value.tzinfo is None:
-            raise UserInputError("from/to need a UTC offset, e.g. 2026-11-01T00:00:00+08:00", argument="from")
-    if start > end:
-        raise UserInputError("from is after to", argument="from")
-
-
 async def resolve_stats(info: strawberry.Info, region_code: str | None, start: datetime,
                         end: datetime) -> RegionStatistics:
-    stats_window(start, end)
-    requested = parse_region(region_code)
-    access = info.context.access
-    prefix = access.scope_region(requested)
+    check_window(start, end, "from", "to", info.context.now)
+    requested = region_arguments(("regionCode", parse_region(region_code)))
+    prefix = info.context.scoped_region(Scope(regions=requested))
     districts = await info.context.district_stats(prefix, start, end, info)
     return build_statistics(prefix, districts)

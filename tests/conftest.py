@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -76,25 +77,40 @@ def mock_departments() -> Iterator[MockDepartments]:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     mocks = MockDepartments(base)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    with serving(process, mocks.totals, lambda: process.stdout.read() if process.stdout else ""):
+        yield mocks
+
+
+@contextmanager
+def serving(process: subprocess.Popen[Any], ready: Callable[[], object], output: Callable[[], str],
+            timeout_s: float = STARTUP_TIMEOUT_S, poll_s: float = 0.2) -> Iterator[None]:
+    """Wait until ``ready()`` gets through (it raises ``httpx.TransportError`` until the server listens), and stop
+    ``process`` when the block ends. If the process exits first or is not ready within ``timeout_s``, fail with its
+    ``output()``, read once it has stopped (a pipe is read to its end)."""
+    deadline = time.monotonic() + timeout_s
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"yiwang mocks exited: {process.stdout.read() if process.stdout else ''}")
+                raise RuntimeError(f"{process.args!r} exited with {process.returncode}:\n{output()}")
             try:
-                mocks.totals()
+                ready()
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as error:
                 if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield mocks
+                    _stop(process)
+                    raise RuntimeError(f"{process.args!r} not ready within {timeout_s} s:\n{output()}") from error
+                time.sleep(poll_s)
+        yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @pytest.fixture(scope="session")

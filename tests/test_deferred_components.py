@@ -11,7 +11,6 @@ import pytest
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from connectors.records import ComponentRecord
-from connectors.water import WaterConnector
 from gateway.app import GatewaySchema, create_app
 from gateway.context import RequestContext
 from gateway.departments import build_connectors
@@ -21,6 +20,7 @@ from gateway.router import ConnectorSet
 from schema import components, query
 from schema.build import build_schema
 from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer, gateway_settings, graphql
+from tests.served import water_with_unreadable_diameters
 
 CLASSES = ("0101", "0113", "2141", "2142", "2143", "0201", "0203", "0210", "0308", "0602", "2150")
 FIELDS = """totalCount nodes {
@@ -97,23 +97,14 @@ async def test_a_bad_class_attribute_fails_only_its_field(mock_departments: Mock
     """A department row whose diameter is not a number: the components still come back, their class attributes (one
     unit of translation) are null with UPSTREAM_BAD_RESPONSE errors naming water at their paths, and a query not
     selecting them sees no error."""
-    mock = httpx.AsyncClient(base_url=mock_departments.url("water"))
-
-    async def garbling(request: httpx.Request) -> httpx.Response:
-        answer = await mock.get(request.url.path, params=request.url.params)
-        body = answer.json()
-        for row in body["data"]["records"]:
-            row["attrs"]["diameter_mm"] = "约七百"
-        return httpx.Response(200, json=body)
-
-    connector = WaterConnector(httpx.AsyncClient(transport=httpx.MockTransport(garbling), base_url="http://water"))
-    app = create_app(gateway_settings(mock_departments), connectors=ConnectorSet([connector]))
-    async with mock, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
-                                       headers=bearer(*NATIONAL_VIEWER)) as client:
-        selected = await graphql(client, """{ components(filter: {classCodes: ["0101"]}, first: 12) {
-            nodes { id location { lng } ... on ManholeCover { diameterMm material } } } }""")
-        unselected = await graphql(client, """{ components(filter: {classCodes: ["0101"]}, first: 12) {
-            nodes { id name location { lng } } } }""")
+    async with water_with_unreadable_diameters(mock_departments) as connector:
+        app = create_app(gateway_settings(mock_departments), connectors=ConnectorSet([connector]))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
+                                     headers=bearer(*NATIONAL_VIEWER)) as client:
+            selected = await graphql(client, """{ components(filter: {classCodes: ["0101"]}, first: 12) {
+                nodes { id location { lng } ... on ManholeCover { diameterMm material } } } }""")
+            unselected = await graphql(client, """{ components(filter: {classCodes: ["0101"]}, first: 12) {
+                nodes { id name location { lng } } } }""")
     nodes = selected["data"]["components"]["nodes"]
     assert len(nodes) == 12
     assert all(node["diameterMm"] is None and node["material"] is None and node["location"]["lng"] > 116

@@ -393,7 +393,9 @@ async def test_wrong_credentials_are_unavailable_with_a_clear_message(mock_app: 
     connector = make_connector(mock_app, client_secret="wrong")
     with pytest.raises(UpstreamUnavailable) as raised:
         await connector.search_components(ComponentQuery(), None, 5)
-    assert "OAuth2 token" in raised.value.message and DEMO_CLIENT_ID in raised.value.message
+    assert "OAuth2 token" in raised.value.detail and DEMO_CLIENT_ID in raised.value.detail  # for the log
+    assert "HTTP 401" in raised.value.detail  # the token endpoint's refusal, kept in the detail
+    assert raised.value.message == "the housing department is unavailable"  # for callers: no client id
     assert raised.value.department == "housing"
     assert await api_requests(mock_app) == []
     await connector.aclose()

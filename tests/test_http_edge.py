@@ -89,7 +89,14 @@ async def test_demo_serves_graphiql_and_introspection(demo: httpx.AsyncClient) -
 async def test_depth_and_alias_limits(production: httpx.AsyncClient) -> None:
     aliases = " ".join(f"a{i}: departments {{ id }}" for i in range(40))
     response = await production.post("/graphql", json={"query": "{ %s }" % aliases})  # noqa: UP031
-    assert "errors" in response.json()
+    assert response.json()["errors"][0]["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED",
+                                                          "aliases": {"actual": 40, "max": 30}}
+    stats = '{ stats(from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z") { %s } }'
+    for levels in (11, 12):  # stats + 11 levels of children: 12 deep, allowed; one more is refused
+        query = stats % ("children { " * levels + "regionCode" + " }" * levels)
+        errors = (await production.post("/graphql", json={"query": query})).json()["errors"]
+        depth_errors = [e["extensions"]["depth"] for e in errors if "depth" in e["extensions"]]
+        assert depth_errors == ([{"actual": 13, "max": 12}] if levels == 12 else [])
 
 
 async def test_health_endpoints(production: httpx.AsyncClient) -> None:

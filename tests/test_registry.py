@@ -5,12 +5,9 @@ problems are reported; SSRF attempts are refused; secrets never show in answers,
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,23 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from gateway.auth.demo import mint_token
-from gateway.settings import DEPARTMENT_PORT_OFFSETS
 from mocks.city import Inventory
 from mocks.gas import DEMO_API_KEY, GasInventory
-from tests.conftest import TEST_UPSTREAM_TIMEOUT_S, MockDepartments
+from tests.conftest import MockDepartments
+from tests.served import RedirectingDepartment, ServedGateway, served_gateway
 
 REPO = Path(__file__).resolve().parent.parent
 GAS_SPEC = REPO / "connectors" / "specs" / "gas.yaml"
 GAS_PORT_OFFSET = 6
-STARTUP_TIMEOUT_S = 30
 ADMIN = mint_token("MUNICIPAL", "370800", ["platform_admin"], subject="admin-li")
 GAS_OPERATOR = mint_token("MUNICIPAL", "370800", ["department_operator"], departments=["gas"], subject="gas-it-wang")
 WATER_OPERATOR = mint_token("MUNICIPAL", "370800", ["department_operator"], departments=["water"])
@@ -44,17 +35,8 @@ STATIONS_QUERY = """{ components(filter: {classCodes: ["0135"], regionCode: "370
                      ... on GenericComponent { attributes } } } }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
-class RunningGateway:
-    url: str
-    log_path: Path
+class RunningGateway(ServedGateway):
     database: Path
     gas_url: str
 
@@ -75,44 +57,18 @@ class RunningGateway:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
 
 @pytest.fixture(scope="module")
 def running_gateway(mock_departments: MockDepartments, tmp_path_factory: pytest.TempPathFactory,
                     ) -> Iterator[RunningGateway]:
     directory = tmp_path_factory.mktemp("registry")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YIWANG_")}
-    env.update({f"YIWANG_{name.upper()}_URL": mock_departments.url(name) for name in DEPARTMENT_PORT_OFFSETS})
-    env.update({
-        "YIWANG_PORT": str(port), "YIWANG_TRUST_DEMO_ISSUER": "true",
-        "YIWANG_UPSTREAM_TIMEOUT_S": str(TEST_UPSTREAM_TIMEOUT_S),
-        "YIWANG_DATABASE_URL": f"sqlite:///{directory / 'registry.sqlite3'}",
-        "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": "127.0.0.1",
-        "YIWANG_TRACE_CONSOLE": "true", "YIWANG_CACHE_ENABLED": "false",
-    })
-    log_path = directory / "gateway.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    gateway = RunningGateway(f"http://127.0.0.1:{port}", log_path, directory / "registry.sqlite3",
+    database = directory / "registry.sqlite3"
+    with served_gateway(mock_departments, directory, {
+            "YIWANG_DATABASE_URL": f"sqlite:///{database}",
+            "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": "127.0.0.1",
+            "YIWANG_TRACE_CONSOLE": "true", "YIWANG_CACHE_ENABLED": "false"}, cwd=REPO) as served:
+        yield RunningGateway(served.url, served.log_path, database,
                              f"http://127.0.0.1:{mock_departments.base_port + GAS_PORT_OFFSET}")
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    try:
-        while True:
-            assert process.poll() is None, gateway.log()
-            try:
-                httpx.get(f"{gateway.url}/healthz").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, gateway.log()
-                time.sleep(0.2)
-        yield gateway
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def graphql(gateway: RunningGateway, query: str, token: str = ADMIN) -> dict[str, Any]:
@@ -185,7 +141,7 @@ def _anchor() -> Any:
 def _assert_no_secret(gateway: RunningGateway, *outputs: str) -> None:
     for output in outputs:
         assert DEMO_API_KEY not in output
-    assert DEMO_API_KEY not in gateway.log()  # the server log, with every span printed (YIWANG_TRACE_CONSOLE)
+    assert DEMO_API_KEY not in gateway.log_text()  # the server log, with every span printed (YIWANG_TRACE_CONSOLE)
     rows = sqlite3.connect(gateway.database).execute("SELECT spec_json FROM yiwang_connector_versions").fetchall()
     assert rows and all(DEMO_API_KEY not in row[0] and "$encrypted" in row[0] for row in rows)  # encrypted at rest
 
@@ -237,43 +193,6 @@ def test_only_admins_and_the_departments_operators_may_manage(running_gateway: R
     assert denied.returncode == 1 and "FORBIDDEN" in denied.stderr
 
 
-class RedirectTrap:
-    """A loopback server that redirects every request elsewhere, and a target that counts what reaches it."""
-
-    def __init__(self, target_host: str) -> None:
-        self.hits = 0
-        self.target_port = _free_port()
-        self.port = _free_port()
-        target_host = target_host.replace("{target_port}", str(self.target_port))
-
-        async def redirect(request: Request) -> Response:
-            return RedirectResponse(f"{target_host}{request.url.path}", status_code=302)
-
-        async def target(request: Request) -> Response:
-            self.hits += 1
-            return PlainTextResponse('{"ok": true}', media_type="application/json")
-
-        self.servers = [
-            uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/{path:path}", redirect)]), port=self.port,
-                                          log_level="warning")),
-            uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/{path:path}", target)]), port=self.target_port,
-                                          log_level="warning"))]
-        self.threads = [threading.Thread(target=server.run, daemon=True) for server in self.servers]
-
-    def __enter__(self) -> RedirectTrap:
-        for thread in self.threads:
-            thread.start()
-        while not all(server.started for server in self.servers):
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for server in self.servers:
-            server.should_exit = True
-        for thread in self.threads:
-            thread.join(5)
-
-
 def test_ssrf_attempts_are_refused(running_gateway: RunningGateway, tmp_path: Path) -> None:
     for base_url, reason in (("http://169.254.169.254", "link-local or metadata address"),
                              ("http://100.100.100.200", "link-local or metadata address"),
@@ -284,7 +203,7 @@ def test_ssrf_attempts_are_refused(running_gateway: RunningGateway, tmp_path: Pa
         for action in ("register", "test"):
             result = running_gateway.cli(action, str(spec))
             assert result.returncode != 0 and reason in result.stderr, (base_url, result.stderr)
-    with RedirectTrap("http://localhost:{target_port}") as trap:
+    with RedirectingDepartment("http://localhost:{target_port}") as trap:
         spec = running_gateway.spec_file(tmp_path, {f"base_url: {running_gateway.gas_url}":
                                                     f"base_url: http://127.0.0.1:{trap.port}"})
         result = running_gateway.cli("test", str(spec))

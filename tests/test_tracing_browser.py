@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,17 +14,17 @@ import httpx
 import pytest
 
 from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer
+from tests.served import served_gateway as serve
 from tests.test_tracing import ADMIN, DEPARTMENTS, THREE_DEPARTMENTS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-STARTUP_TIMEOUT_S = 30.0
 PAGE_TIMEOUT_MS = 15_000
 
 
 @dataclass
-class ServedGateway:
+class LoggedGateway:
     url: str
     log_path: Path
 
@@ -37,47 +33,16 @@ class ServedGateway:
         return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served_gateway(mock_departments: MockDepartments, tmp_path_factory: pytest.TempPathFactory,
-                   ) -> Iterator[ServedGateway]:
-    port = _free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("YIWANG_")}
-    env.update({f"YIWANG_{d.upper()}_URL": mock_departments.url(d)
-                for d in ("water", "transport", "environment", "housing", "citymgmt")})
-    env.update({"YIWANG_PORT": str(port), "YIWANG_TRUST_DEMO_ISSUER": "true", "YIWANG_LOG_FORMAT": "json",
-                "YIWANG_CACHE_ENABLED": "false", "YIWANG_UPSTREAM_TIMEOUT_S": "1.5"})
-    log_path = tmp_path_factory.mktemp("served") / "gateway.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    served = ServedGateway(f"http://127.0.0.1:{port}", log_path)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                httpx.get(f"{served.url}/healthz").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
-        yield served
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+                   ) -> Iterator[LoggedGateway]:
+    env = {"YIWANG_LOG_FORMAT": "json", "YIWANG_CACHE_ENABLED": "false", "YIWANG_UPSTREAM_TIMEOUT_S": "1.5"}
+    with serve(mock_departments, tmp_path_factory.mktemp("served"), env) as served:
+        yield LoggedGateway(served.url, served.log_path)
 
 
 @pytest.fixture
-def failing_query(served_gateway: ServedGateway, mock_departments: MockDepartments) -> Iterator[str]:
+def failing_query(served_gateway: LoggedGateway, mock_departments: MockDepartments) -> Iterator[str]:
     """The trace id of a query that asked water, transport and housing while water was down."""
     mock_departments.set_faults("water", down=True)
     try:
@@ -90,7 +55,7 @@ def failing_query(served_gateway: ServedGateway, mock_departments: MockDepartmen
     yield str(body["extensions"]["traceId"])
 
 
-def test_the_trace_page_shows_each_department_and_the_failure(served_gateway: ServedGateway,
+def test_the_trace_page_shows_each_department_and_the_failure(served_gateway: LoggedGateway,
                                                              failing_query: str) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
@@ -134,7 +99,7 @@ def test_the_trace_page_shows_each_department_and_the_failure(served_gateway: Se
             browser.close()
 
 
-def test_log_lines_are_json_with_the_trace_and_span_id(served_gateway: ServedGateway, failing_query: str) -> None:
+def test_log_lines_are_json_with_the_trace_and_span_id(served_gateway: LoggedGateway, failing_query: str) -> None:
     deadline = time.monotonic() + 5
     while True:
         lines = [line for line in served_gateway.log_lines() if line.get("trace_id") == failing_query]

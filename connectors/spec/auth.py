@@ -52,7 +52,7 @@ class ClientCredentials(httpx.Auth):
             response = await send(self._client, self._department, "POST", config.token_url, data=form)
         except UpstreamUnavailable as exc:
             raise UpstreamUnavailable(self._department, f"{self._department}: could not obtain an OAuth2 token "
-                                                        f"for client {config.client_id!r} ({exc.message})") from exc
+                                                        f"for client {config.client_id!r} ({exc.detail})") from exc
         payload = parse_json(self._department, response)
         with translating(self._department, "token response"):
             token = str(payload["access_token"])

@@ -34,9 +34,12 @@ from connectors.spec.model import (
     PagePagination,
     QueryBinding,
 )
+from connectors.values import is_ascii_digits
 from connectors.water import plan_window
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from schema.codes import is_component_id
+
+MAX_SHOWN_VALUE = 80  # characters of a department's value quoted in an error's detail
 
 
 @dataclass(slots=True)
@@ -62,10 +65,16 @@ def _decode(department: str, position: str | None) -> tuple[str | None, int]:
     return token, skip
 
 
+def _shown(value: Any) -> str:
+    """A department's value in a detail, cut short."""
+    text = orjson.dumps(value, default=str).decode() if not isinstance(value, str) else repr(value)
+    return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
+
+
 def _offset(department: str, position: str | None) -> int:
     if position is None:
         return 0
-    if not position.isdigit():
+    if not is_ascii_digits(position):
         raise UserInputError(f"{department}: invalid resume position {position!r}")
     return int(position)
 
@@ -130,8 +139,7 @@ class SpecConnector(Connector):
         body = parse_json(self.department_id, response)
         with translating(self.department_id, "page"):
             rows = self.answer_rows(self._search, body)
-            total = int(self._total.search(body) if self._total is not None
-                        else response.headers[self._search.total_header or ""])
+            total = self._page_total(response, body)
             next_token: str | None = None
             if self._next_cursor is not None:
                 found = self._next_cursor.search(body)
@@ -140,6 +148,25 @@ class SpecConnector(Connector):
                 link = response.links.get("next")
                 next_token = str(response.url.join(link["url"])) if link and link.get("url") else None
         return Page(rows, total, next_token)
+
+    def _page_total(self, response: httpx.Response, body: Any) -> int:
+        if self._total is not None:
+            found, where = self._total.search(body), f"total {self._search.total!r}"
+        else:
+            header = self._search.total_header or ""
+            found, where = response.headers.get(header), f"header {header}"
+            if found is None:
+                raise ValueError(f"the answer has no {header} header")
+        total: int | None = None
+        if isinstance(found, str) and is_ascii_digits(found.strip()):
+            total = int(found)
+        elif isinstance(found, int) and not isinstance(found, bool):
+            total = found
+        elif isinstance(found, float) and found.is_integer():
+            total = int(found)
+        if total is None or total < 0:
+            raise ValueError(f"{where} is not a count: {_shown(found)}")
+        return total
 
     # --- components -----------------------------------------------------------------------------------------------
     def to_records(self, rows: Sequence[Any]) -> list[ComponentRecord]:
@@ -275,8 +302,11 @@ class SpecConnector(Connector):
     async def check_health(self) -> None:
         health = self.spec.operations.health
         body = parse_json(self.department_id, await self.request("GET", health.path))
-        if health.check is not None and not jmespath.search(health.check, body):
-            raise UpstreamUnavailable(self.department_id, f"{self.department_id}: reports itself unhealthy")
+        with translating(self.department_id, "health answer"):
+            healthy = health.check is None or jmespath.search(health.check, body)
+        if not healthy:
+            raise UpstreamUnavailable(self.department_id, f"{self.department_id}: reports itself unhealthy "
+                                                          f"({health.check} is not true of {_shown(body)})")
 
 
 def connector_class(spec: ConnectorSpec) -> type[SpecConnector]:

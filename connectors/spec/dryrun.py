@@ -5,17 +5,20 @@ unit), values the code tables do not know."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.http import describe_failure
 from connectors.records import ComponentQuery
 from connectors.spec.connector import SpecConnector
 from connectors.spec.units import implausible
-from gateway.exceptions import UpstreamError, UserInputError
+from gateway.exceptions import UpstreamError, YiwangError
 from schema.codes import is_component_id, is_grid_code
 
+logger = logging.getLogger("yiwang.registry")
 SAMPLE_SIZE = 50
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
@@ -54,6 +57,18 @@ class Report:
         }
 
 
+def failure_detail(department: str, exc: Exception) -> str:
+    """A failed step, for the operator who runs the dry run (a platform_admin or the department's own operator):
+    what the department answered wrong — an ``UpstreamError``'s detail, with the field and value — unlike the
+    generic message GraphQL callers get; never a stack trace (an unforeseen exception is logged with one)."""
+    if isinstance(exc, UpstreamError):
+        return exc.detail
+    if isinstance(exc, YiwangError):
+        return exc.message
+    logger.warning("dry run of %s failed unexpectedly", department, exc_info=exc)
+    return f"{department}: the answer could not be processed: {describe_failure(exc)}"
+
+
 def leaf_paths(node: Any, prefix: str = "") -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
@@ -68,8 +83,8 @@ async def dry_run(connector: SpecConnector, sample_size: int = SAMPLE_SIZE) -> R
     try:
         await connector.check_health()
         report.step("reach", True, f"{spec.operations.health.path} answered and reports healthy")
-    except UpstreamError as exc:
-        report.step("reach", False, exc.message)
+    except Exception as exc:
+        report.step("reach", False, failure_detail(spec.department, exc))
         return report
     per_class = max(1, min(sample_size // len(spec.component_classes),
                            spec.operations.search_components.pagination.max_size))
@@ -79,8 +94,8 @@ async def dry_run(connector: SpecConnector, sample_size: int = SAMPLE_SIZE) -> R
             params = connector.query_params(ComponentQuery(class_codes=(class_code,))) or {}
             page = await connector.fetch_page(params, None, per_class)
             rows += [row for row in page.rows if isinstance(row, dict)]
-    except (UpstreamError, UserInputError) as exc:
-        report.step("authenticate and fetch a sample", False, getattr(exc, "message", str(exc)))
+    except Exception as exc:
+        report.step("authenticate and fetch a sample", False, failure_detail(spec.department, exc))
         return report
     report.sampled = len(rows)
     report.step("authenticate and fetch a sample", bool(rows),
@@ -166,8 +181,8 @@ async def _check_batch(connector: SpecConnector, rows: list[dict[str, Any]], rep
         return
     try:
         found = await connector.get_components(wanted)
-    except UpstreamError as exc:
-        report.step("fetch by id", False, exc.message)
+    except Exception as exc:
+        report.step("fetch by id", False, failure_detail(connector.department_id, exc))
         return
     missing = sorted(set(wanted) - {record.id for record in found})
     report.step("fetch by id", not missing, f"{len(found)} of {len(wanted)} sampled ids found"

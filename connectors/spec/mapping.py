@@ -20,6 +20,7 @@ from connectors.spec.units import conversion_factor, target_unit
 OnProblem = Callable[[str, str], None]  # (field, message)
 Search = Callable[[Any], Any]
 CONVERTED_DECIMALS = 6
+MAX_RECORD_ID_SHOWN = 40  # characters of a department's record id in an error's detail
 ISO_LOCAL_FORMATS = frozenset({"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"})  # fromisoformat reads these, much faster
 _INTERPRETER = visitor.TreeInterpreter()  # stateless; ParsedResult.search builds a new one per call
 
@@ -206,11 +207,26 @@ class RecordMapper:
         return out
 
     def to_record(self, raw: Mapping[str, Any]) -> ComponentRecord:
+        """The record, or a ``ValueError`` naming the record and the field that does not map (the error's detail
+        is for logs and the department's operator: callers see only that the department's answer was unusable)."""
         def fail(field: str, message: str) -> None:
-            raise ValueError(f"{field}: {message}")
+            raise ValueError(f"{self._which(raw)}{field}: {message}")
 
         values = self.map_fields(raw, fail)
-        return self.record(values)
+        try:
+            return self.record(values)
+        except ValueError as exc:
+            raise ValueError(f"{self._which(raw)}{exc}") from exc
+
+    def _which(self, raw: Any) -> str:
+        """``record <id>: `` when the row's id reads as text, else nothing."""
+        try:
+            record_id = self.fields[0].path(raw) if self.fields[0].path is not None else None
+        except (ValueError, TypeError, KeyError, AttributeError):  # not even an object: the field says enough
+            return ""
+        if not isinstance(record_id, (str, int)) or isinstance(record_id, bool) or not str(record_id):
+            return ""
+        return f"record {str(record_id)[:MAX_RECORD_ID_SHOWN]}: "
 
     def record(self, values: Mapping[str, Any]) -> ComponentRecord:
         for required in ("id", "class_code", "name", "status", "region_code", "grid_code", "updated_at"):

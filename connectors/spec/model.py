@@ -194,7 +194,7 @@ class FieldMap(Strict):
         for expression in (self.path, self.unit_path):
             if expression is not None:
                 _jmespath(expression)
-        if self.timezone is not None and not re.fullmatch(r"[+-]\d{2}:\d{2}", self.timezone):
+        if self.timezone is not None and not re.fullmatch(r"[+-][0-9]{2}:[0-9]{2}", self.timezone):
             raise ValueError("timezone must look like +08:00")
         return self
 
@@ -270,10 +270,10 @@ class ConnectorSpec(Strict):
     name: str = Field(min_length=1, description="Display name, e.g. 燃气 Gas")
     base_url: str = Field(description="http(s) URL of the department system; must match the gateway's allowlist")
     auth: Auth = Field(default_factory=NoAuth)
-    regions: list[Annotated[str, Field(pattern=r"^\d{6}$")]] = Field(min_length=1)
+    regions: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(min_length=1)
     district_bounds: dict[str, tuple[float, float, float, float]] = Field(default_factory=dict, description=(
         "WGS-84 min_lng, min_lat, max_lng, max_lat per district, to spot coordinates outside it"))
-    component_classes: list[Annotated[str, Field(pattern=r"^\d{4}$")]] = Field(min_length=1)
+    component_classes: list[Annotated[str, Field(pattern=r"^[0-9]{4}$")]] = Field(min_length=1)
     crs: str = Field("WGS84", description="The department's coordinate system")
     timeout_s: float = Field(5.0, gt=0, le=60)
     cache: Cache = Field(default_factory=Cache)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from connectors.values import is_ascii_digits
+
 NATIONAL_REGION = "000000"
 
 
@@ -43,7 +45,7 @@ def region_prefix_of(tier: Tier, region_code: str) -> str:
 
 def tier_region_problem(tier: Tier, region_code: str) -> str | None:
     """Why a region code does not fit a tier, or None if it does."""
-    if len(region_code) != 6 or not region_code.isdigit():
+    if len(region_code) != 6 or not is_ascii_digits(region_code):
         return f"region {region_code!r} is not a 6-digit GB/T 2260 code"
     if tier is Tier.NATIONAL:
         return None if region_code == NATIONAL_REGION else "a national principal's region must be 000000"

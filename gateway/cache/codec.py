@@ -48,7 +48,7 @@ def to_plain(value: Any) -> Any:
         try:
             resolved = value.resolved()
         except UpstreamError as exc:  # a field the department sent garbled: served (it fails alone), not cached
-            raise Uncacheable(f"record {value.id}: {exc.message}") from exc
+            raise Uncacheable(f"record {value.id}: {exc.detail}") from exc
         return to_plain(resolved)
     if isinstance(value, Mapping):
         return _mapping(value)

@@ -24,6 +24,7 @@ from gateway.cache.store import CacheStore
 from gateway.exceptions import UpstreamError
 from gateway.metrics import Counter
 from gateway.plugins import Proceed, UpstreamFetch
+from gateway.telemetry.failures import record_upstream_error
 
 logger = logging.getLogger("yiwang.cache")
 SPAN_ATTRIBUTE = "yiwang.cache"
@@ -140,9 +141,11 @@ class FetchCache:
                     last: Entry | None) -> Filled:
         try:
             value = await proceed()
-        except UpstreamError:
+        except UpstreamError as error:
             if last is not None and (age := last.age(time.time())) <= self.stale_max_age_s:
-                logger.warning("%s failed; serving its answer from %.1f s ago", fetch.department, age)
+                logger.warning("%s failed (%s [%s]); serving its answer from %.1f s ago", fetch.department,
+                               error.detail, error.cause_name(), age)
+                record_upstream_error(trace.get_current_span(), error)  # the caller sees only extensions.stale
                 return Filled(from_plain(last.plain), last.plain, "stale", 0.0, frozenset(last.tags), age)
             raise
         tags = frozenset(tags_of(fetch, value))

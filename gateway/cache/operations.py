@@ -10,6 +10,7 @@ registers it (shared by every instance on one Redis).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gateway.cache.keys import view_key
+from gateway.cache.privacy import PrivacyAnalysis, private_id
 from gateway.context import RequestContext
 
 if TYPE_CHECKING:
@@ -68,6 +70,8 @@ async def _resolve_persisted(plugin: CachePlugin, context: Any, persisted: Any) 
 
 
 def response_cache(plugin: CachePlugin) -> type[SchemaExtension]:
+    privacy = PrivacyAnalysis()
+
     class ResponseCache(SchemaExtension):
         """Skips execution when an identical read-only operation by an identically-scoped caller is cached; marks
         answers that contain stale department data (``extensions.stale``)."""
@@ -78,7 +82,10 @@ def response_cache(plugin: CachePlugin) -> type[SchemaExtension]:
             key = None
             if (plugin.settings.cache_responses and isinstance(request, RequestContext)
                     and context.operation_type is OperationType.QUERY and context.query):
-                key = _response_key(context, request)
+                document = context.graphql_document
+                private = document is not None and privacy.is_private(context.schema._schema, context.query,
+                                                                       document)
+                key = _response_key(context, request, private)
                 cached = await plugin.store.get(key)
                 if cached is not None:
                     plugin.count_response("hit")
@@ -110,9 +117,16 @@ def response_cache(plugin: CachePlugin) -> type[SchemaExtension]:
     return ResponseCache
 
 
-def _response_key(context: Any, request: RequestContext) -> str:
+def _response_key(context: Any, request: RequestContext, private: bool) -> str:
+    """Document, operation, variables, the caller's view, connector versions — and, when the operation selects a
+    PRIVATE field, who the caller is."""
     connectors = sorted((c.department_id, c.version) for c in request.connectors)
+    who = private_id(request.access.principal) if private else None
     parts = (query_hash(context.query), context.operation_name, context.variables or {}, view_key(request.access),
-             connectors)
-    digest = hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+             connectors, who)
+    try:
+        encoded = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # variables are not coerced yet: an integer past 64 bits is for validation to refuse
+        encoded = json.dumps(parts, sort_keys=True, default=str).encode()
+    digest = hashlib.sha256(encoded).hexdigest()
     return f"r:{digest}"

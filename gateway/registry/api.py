@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 import yaml
 from pydantic import ValidationError
@@ -16,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connectors.spec.dryrun import dry_run
-from connectors.spec.model import ConnectorSpec, spec_json_schema
+from connectors.spec.model import ConnectorSpec, OAuth2ClientCredentials, spec_json_schema
 from gateway.auth.principal import Principal, Role
 from gateway.exceptions import AuthenticationError, ConfigurationError
 from gateway.registry.allowlist import ForbiddenUrl
@@ -90,6 +91,10 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
                                              f"the department in the departments claim")
         return principal
 
+    async def vet_urls(spec: ConnectorSpec) -> None:
+        for url in spec_urls(spec):
+            await plugin.allowlist.vet(url)
+
     def endpoint(handler: Callable[[Request], Awaitable[Any]]) -> Handler:
         async def wrapped(request: Request) -> Response:
             try:
@@ -99,7 +104,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
             except NotFound as exc:
                 return _error(ApiError(404, "NOT_FOUND", f"no registered connector {exc}"))
             except ForbiddenUrl as exc:
-                return _error(ApiError(400, "FORBIDDEN_URL", str(exc)))
+                return _error(ApiError(400, "FORBIDDEN_URL", str(exc), {"reason": exc.reason}))
             except ConfigurationError as exc:
                 return _error(ApiError(400, "CONFIGURATION", exc.message))
             return result if isinstance(result, Response) else JSONResponse(result)
@@ -120,7 +125,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
     async def register(request: Request) -> Any:
         spec = await _spec_from(request)
         principal = await principal_of(request, spec.department)
-        plugin.allowlist.check(spec.base_url)
+        await vet_urls(spec)
         row = await asyncio.to_thread(store().register, spec, principal.subject)
         await plugin.reload()
         logger.info("connector %s version %d registered by %s", row.department, row.version, row.author)
@@ -129,6 +134,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
     async def test(request: Request) -> Any:
         spec = await _spec_from(request)
         await principal_of(request, spec.department)
+        await vet_urls(spec)
         connector = plugin.make_connector(spec)
         try:
             report = await dry_run(connector)
@@ -190,6 +196,25 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
         Route(PREFIX + "/{department}/disable", endpoint(switch(False)), methods=["POST"]),
         Route(PREFIX + "/{department}/enable", endpoint(switch(True)), methods=["POST"]),
     ]
+
+
+def spec_urls(spec: ConnectorSpec) -> list[str]:
+    """The URLs a spec makes its connector call: base_url, and each token URL or operation path that is absolute
+    (an unreadable one too, so that it is refused here rather than at the first request)."""
+    operations = spec.operations
+    paths = [operation.path for operation in (operations.search_components, operations.get_components,
+                                              operations.health) if operation is not None]
+    if isinstance(spec.auth, OAuth2ClientCredentials):
+        paths.append(spec.auth.token_url)
+    urls = [spec.base_url]
+    for path in paths:
+        try:
+            absolute = httpx.URL(path).is_absolute_url
+        except httpx.InvalidURL:
+            absolute = True
+        if absolute and path not in urls:
+            urls.append(path)
+    return urls
 
 
 def _summary(row: Any) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from sqlalchemy.engine import make_url
 from starlette.routing import BaseRoute
 
 from connectors.base import Connector
-from connectors.http import make_client
 from connectors.spec.connector import SpecConnector, connector_class
 from connectors.spec.model import ConnectorSpec
 from gateway.plugins import Plugin
 from gateway.registry.allowlist import Allowlist
+from gateway.registry.egress import guarded_client
 from gateway.registry.secrets import SecretBox
 from gateway.registry.store import NOTIFY_CHANNEL, ConnectorVersion, RegistryStore
 from gateway.router import ConnectorSet, ConnectorSource
@@ -88,9 +88,7 @@ class RegistryPlugin(Plugin):
     # --- building connectors --------------------------------------------------------------------------------------
     def make_connector(self, spec: ConnectorSpec) -> SpecConnector:
         """A connector for ``spec`` whose every request (each redirect hop too) is checked against the allowlist."""
-        self.allowlist.check(spec.base_url)
-        client = make_client(spec.base_url, timeout_s=spec.timeout_s, transport="httpx", follow_redirects=True,
-                             event_hooks={"request": [self.allowlist.on_request]})
+        client = guarded_client(self.allowlist, spec.base_url, spec.timeout_s)
         return connector_class(spec)(client, regions=tuple(spec.regions), timeout_s=spec.timeout_s)
 
     async def reload(self) -> bool:
@@ -160,6 +158,4 @@ class RegistryPlugin(Plugin):
 
 
 def dry_run_client(plugin: RegistryPlugin, spec: ConnectorSpec) -> httpx.AsyncClient:
-    plugin.allowlist.check(spec.base_url)
-    return make_client(spec.base_url, timeout_s=spec.timeout_s, transport="httpx", follow_redirects=True,
-                       event_hooks={"request": [plugin.allowlist.on_request]})
+    return guarded_client(plugin.allowlist, spec.base_url, spec.timeout_s)

@@ -8,6 +8,7 @@ no data in it: it asks the JSON endpoints with the bearer token typed into it or
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -92,9 +93,11 @@ def _number(value: str | None, name: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        number = float(value)
+        number = float(value) if value.isascii() else math.nan
     except ValueError:
-        raise UserInputError(f"{name} must be a number", argument=name) from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise UserInputError(f"{name} must be a finite number", argument=name)
     if number < 0:
         raise UserInputError(f"{name} must not be negative", argument=name)
     return number

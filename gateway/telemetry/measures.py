@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
-from gateway.metrics import MetricsRegistry
+import re
+from collections.abc import Iterable
+
+from gateway.metrics import OVERFLOW_LABEL, MetricsRegistry
 
 ANONYMOUS_OPERATION = "anonymous"
+DEFAULT_MAX_OPERATION_NAMES = 100
+GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}", re.ASCII)
+
+
+class OperationLabels:
+    """The ``operation`` label's values, bounded: the names an operator lists always, then the first
+    ``max_names`` other names that a document really declared; every other name is counted as ``other``."""
+
+    def __init__(self, known: Iterable[str] = (), max_names: int = DEFAULT_MAX_OPERATION_NAMES) -> None:
+        if max_names < 0:
+            raise ValueError("max_names must be >= 0")
+        self.known = frozenset(known)
+        self.max_names = max_names
+        self.seen: set[str] = set()
+
+    def label(self, name: str | None, declared: bool) -> str:
+        if not name:
+            return ANONYMOUS_OPERATION
+        if name in self.known or name in self.seen:
+            return name
+        if declared and len(self.seen) < self.max_names and GRAPHQL_NAME.fullmatch(name):
+            self.seen.add(name)
+            return name
+        return OVERFLOW_LABEL
 
 
 class TelemetryMetrics:
-    def __init__(self, registry: MetricsRegistry) -> None:
+    def __init__(self, registry: MetricsRegistry, operations: OperationLabels | None = None) -> None:
+        self.operations = operations or OperationLabels()
         self.requests = registry.counter(
             "yiwang_graphql_requests_total", "GraphQL operations by name, type and outcome (ok or error)",
             ("operation", "type", "outcome"))
@@ -23,8 +51,10 @@ class TelemetryMetrics:
         self.department_errors = registry.counter(
             "yiwang_department_call_errors_total", "Failed department calls by error code", ("department", "code"))
 
-    def observe_operation(self, name: str | None, operation_type: str, failed: bool, seconds: float) -> None:
-        label = name or ANONYMOUS_OPERATION
+    def observe_operation(self, name: str | None, operation_type: str, failed: bool, seconds: float,
+                          declared: bool = True) -> None:
+        """``declared``: the document holds an operation of that name (so the name is not just a request field)."""
+        label = self.operations.label(name, declared)
         self.requests.inc(label, operation_type, "error" if failed else "ok")
         self.request_seconds.observe(seconds, label)
 

@@ -14,7 +14,8 @@ from gateway.telemetry.outgoing import ACTIVE_TRACER, PROPAGATOR
 from gateway.telemetry.spans import GatewayTracer
 from gateway.telemetry.store import format_trace_id
 
-UNTRACED_PATHS = ("/metrics", "/healthz", "/admin/")  # scrapes, probes and looking at traces are not traced
+# Scrapes, probes, looking at traces and GraphiQL's static assets are not traced.
+UNTRACED_PATHS = ("/metrics", "/healthz", "/admin/", "/graphiql/")
 
 
 class TracingMiddleware:

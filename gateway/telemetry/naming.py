@@ -39,6 +39,11 @@ CACHE = "yiwang.cache"  # set by the caching plugin (inside the tracing one) on 
 HTTP_CALLS = "yiwang.http.calls"
 RETRIES = "yiwang.retries"
 ERROR_CODE = "yiwang.error.code"  # a department call's UpstreamError code
+EXCEPTION_EVENT = "exception"  # OpenTelemetry's event for an exception, with the two attributes below
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"  # a department failure's detail: never in a caller's message
+GRAPHQL_PATH = "graphql.field.path"  # where a department's record failed when a field was read
+FAILURE_COUNT = "yiwang.failures"  # how many fields failed like the one described
 ERROR_CODES = "yiwang.error.codes"  # the GraphQL errors' extensions.code values of a stage or operation
 
 RESOURCE_TIER = "yiwang.platform.tier"

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Span, StatusCode
 from strawberry.extensions import SchemaExtension
@@ -84,7 +84,8 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             request = execution.context
             failed_departments = sorted(request.failures.by_department) if isinstance(request, RequestContext) else []
             failed = bool(errors or failed_departments)
-            plugin.metrics.observe_operation(name, operation_type, failed, seconds)
+            plugin.metrics.observe_operation(name, operation_type, failed, seconds,
+                                             _declares(execution.graphql_document, name))
             if span is None:
                 return
             if not span.is_recording():  # an unsampled trace: nothing to describe
@@ -157,3 +158,10 @@ def _code(error: GraphQLError) -> str:
 
 def _exception(failure: BaseException) -> Exception | None:
     return failure if isinstance(failure, Exception) else None
+
+
+def _declares(document: DocumentNode | None, name: str | None) -> bool:
+    if document is None or not name:
+        return False
+    return any(isinstance(definition, OperationDefinitionNode) and definition.name is not None
+               and definition.name.value == name for definition in document.definitions)

@@ -21,8 +21,9 @@ from gateway.plugins import Plugin, Proceed, UpstreamFetch
 from gateway.settings import Settings
 from gateway.telemetry import current, naming
 from gateway.telemetry.admin import trace_routes
+from gateway.telemetry.failures import record_upstream_error
 from gateway.telemetry.logs import configure_json_logging
-from gateway.telemetry.measures import TelemetryMetrics
+from gateway.telemetry.measures import OperationLabels, TelemetryMetrics
 from gateway.telemetry.middleware import TracingMiddleware
 from gateway.telemetry.operation import operation_extension
 from gateway.telemetry.outgoing import HTTP_CALLS
@@ -52,7 +53,8 @@ class TelemetryPlugin(Plugin):
             self.tracer = lean_tracer(self.provider, naming.TRACER_NAME, service_version())
 
     def register_metrics(self, registry: MetricsRegistry) -> None:
-        self.metrics = TelemetryMetrics(registry)
+        known = [name.strip() for name in (self.settings.metrics_operations or "").split(",") if name.strip()]
+        self.metrics = TelemetryMetrics(registry, OperationLabels(known, self.settings.metrics_max_operations))
 
     def schema_extensions(self) -> list[Any]:
         return [operation_extension(self)]
@@ -84,16 +86,18 @@ class TelemetryPlugin(Plugin):
                 calls = []  # the outgoing calls note themselves here (to count calls and repeats)
         calls_token = HTTP_CALLS.set(calls)
         result: Any = None
-        failure: tuple[str, str] | None = None  # (code, message)
+        failure: tuple[str, str] | None = None  # (code, description: an UpstreamError's detail, never for callers)
+        upstream_error: UpstreamError | None = None
         try:
             result = await proceed()
             return result
+        except UpstreamError as error:
+            failure, upstream_error = (error.code, error.detail), error
+            logger.warning("department %s failed: %s [%s]", fetch.department, error.detail, error.cause_name(),
+                           extra={"department": fetch.department, "operation": fetch.operation, "code": error.code})
+            raise
         except YiwangError as error:
             failure = (error.code, error.message)
-            if isinstance(error, UpstreamError):
-                logger.warning("department %s failed: %s", fetch.department, error.message,
-                               extra={"department": fetch.department, "operation": fetch.operation,
-                                      "code": error.code})
             raise
         except BaseException as exc:  # a cancelled request, or a bug under a plugin
             failure = (type(exc).__name__, str(exc) or type(exc).__name__)
@@ -107,6 +111,8 @@ class TelemetryPlugin(Plugin):
             if span is not None:
                 if calls is not None:
                     _end_fetch_span(span, calls, failure, result)
+                    if upstream_error is not None:
+                        record_upstream_error(span, upstream_error)
                 span.end()
 
 
