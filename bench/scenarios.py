@@ -135,7 +135,8 @@ def s2_peer(data: dict[str, Any]) -> Any:
 # and the peer's single @resolveTo link (Case.component -> water batchFacilities) covers them all.
 _S3_COMPONENT = "id name regionCode gridCode"
 S3_YIWANG = _compact(f"""
-{{ events(filter: {{classCodes: [{", ".join(f'"{c}"' for c in WATER_CASE_CLASSES)}]}}, first: {JOIN_SIZE}) {{
+{{ events(filter: {{classes: [{", ".join(f'{{kind: COMPONENT, code: "{c}"}}' for c in WATER_CASE_CLASSES)}]}},
+    first: {JOIN_SIZE}) {{
     nodes {{ id description componentId component {{ {_S3_COMPONENT} }} }} }} }}""")
 S3_PEER = _compact(f"""
 {{ listCases(sqbm: "{DISTRICTS}", xlbm: "{",".join(WATER_CASE_CLASSES)}", pageNo: 1, pageSize: {JOIN_SIZE}) {{

@@ -27,6 +27,7 @@ from connectors.records import (
     AlertQuery,
     AlertRecord,
     BBox,
+    CaseClass,
     EventKind,
     EventQuery,
     EventRecord,
@@ -65,6 +66,8 @@ SOURCE_BY_NAME = {
     "12345热线": EventSource.HOTLINE_12345, "传感器": EventSource.SENSOR,
 }
 KIND_BY_NAME = {"部件": EventKind.COMPONENT, "事件": EventKind.EVENT}
+# The department names a class with its catalogue: 部件小类 and 事件小类 reuse the same 4-digit numbers.
+CLASS_PARAM_BY_KIND = {EventKind.COMPONENT: "bjxlbm", EventKind.EVENT: "sjxlbm"}
 LEVEL_BY_NAME = {
     "一级": AlertLevel.RED, "二级": AlertLevel.ORANGE, "三级": AlertLevel.YELLOW, "四级": AlertLevel.BLUE,
 }
@@ -197,6 +200,21 @@ def _class_code(value: str) -> str:
     return value
 
 
+def _class_counts(row: Mapping[str, Any]) -> dict[CaseClass, int]:
+    """``ajlb``: cases per (案卷类型, 小类). An entry without its kind is refused: its count cannot be told apart
+    between the 部件 and the 事件 class of the same number."""
+    counts: dict[CaseClass, int] = {}
+    entries = row["ajlb"]
+    if not isinstance(entries, list):
+        raise TypeError(f"ajlb is {type(entries).__name__}, not a list")
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise TypeError("ajlb entries must be objects")
+        key = (KIND_BY_NAME[_text(entry, "ajlx")], _class_code(_text(entry, "xlbm")))
+        counts[key] = counts.get(key, 0) + _count(entry, "sl")
+    return counts
+
+
 def region_stats_record(row: Mapping[str, Any]) -> RegionStats:
     region_code = _text(row, "sqbm")
     if len(region_code) != DISTRICT_CODE_LENGTH or not is_ascii_digits(region_code):
@@ -216,7 +234,7 @@ def region_stats_record(row: Mapping[str, Any]) -> RegionStats:
         reworked=_count(row, "fgs"),
         extended=_count(row, "yqs"),
         handling_hours_sum=hours,
-        by_class=_counts(row, "ajlb", "xlbm", _class_code, {}),
+        by_class=_class_counts(row),
         by_status=_counts(row, "ajzt", "ajzt", STATUS_BY_NAME.__getitem__, dict.fromkeys(EventStatus, 0)),
         alerts_by_level=_counts(row, "bjjb", "bjjb", LEVEL_BY_NAME.__getitem__, dict.fromkeys(AlertLevel, 0)),
     )
@@ -255,7 +273,7 @@ def _has_empty_filter(*filters: tuple[Any, ...] | None) -> bool:
 
 def case_params(query: EventQuery) -> dict[str, str] | None:
     """The department's parameters for an EventQuery, or None when the query cannot match anything."""
-    if _has_empty_filter(query.region_codes, query.class_codes, query.statuses, query.sources,
+    if _has_empty_filter(query.region_codes, query.classes, query.statuses, query.sources,
                          query.component_ids):
         return None
     params: dict[str, str] = {}
@@ -263,8 +281,12 @@ def case_params(query: EventQuery) -> dict[str, str] | None:
         params["sqbm"] = ",".join(query.region_codes)
     if query.grid_code is not None:
         params["wgbm"] = query.grid_code
-    if query.class_codes is not None:
-        params["xlbm"] = ",".join(query.class_codes)
+    if query.classes is not None:
+        # Never the code-only ``xlbm``: it matches 0102 污水井盖 and 0102 暴露垃圾 alike.
+        for kind, name in CLASS_PARAM_BY_KIND.items():
+            codes = sorted(code for class_kind, code in query.classes if class_kind is kind)
+            if codes:
+                params[name] = ",".join(codes)
     if query.statuses is not None:
         params["ajzt"] = _dialect_names(STATUS_BY_NAME, query.statuses)
     if query.sources is not None:

@@ -23,6 +23,8 @@ from connectors.http import DEFAULT_TIMEOUT_S, get_xml, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
 from connectors.values import is_ascii_digits, parse_local_time
 from gateway.exceptions import UpstreamBadResponse, UserInputError
+from schema.thresholds import POLLUTANTS as AQI_POLLUTANTS
+from schema.thresholds import load_thresholds
 
 SERVICE_PATH = "/services/AirQuality.asmx"
 DEPARTMENT_CRS = CRS.CGCS2000
@@ -247,8 +249,16 @@ def _organization(station: Element, role: str) -> Organization | None:
     return Organization(name=name, credit_code=_text(station, f"{role}USCC"))
 
 
-def _readings(element: Element) -> dict[str, float | None]:
-    return {key: _number(element, tag) for tag, key in POLLUTANTS}
+def _readings(element: Element) -> dict[str, Any]:
+    """One set of readings; an AQI the department left out is computed by HJ 633-2012 when all six pollutants are
+    there (never from some of them: a partial AQI would understate), with its 首要污染物 either way."""
+    readings: dict[str, Any] = {key: _number(element, tag) for tag, key in POLLUTANTS}
+    index = load_thresholds().aqi.index(readings)
+    complete = all(readings[p] is not None for p in AQI_POLLUTANTS)
+    if readings["aqi"] is None and complete:
+        readings["aqi"] = float(index.aqi) if index.aqi is not None else None
+    readings["primary_pollutants"] = list(index.primary_pollutants) if complete else None
+    return readings
 
 
 def _air_quality_attributes(station: Element) -> dict[str, Any]:

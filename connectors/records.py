@@ -48,6 +48,12 @@ class EventKind(StrEnum):
     EVENT = "EVENT"  # 事件类案卷
 
 
+# A case class (问题类别): GB/T 30428.2 keeps a 部件 and an 事件 catalogue that reuse the same 4-digit 小类 numbers
+# (0102 污水井盖 / 暴露垃圾), so a case class is the pair (kind, code), never the code alone. A plain tuple, so that it
+# sorts, hashes and round-trips through the cache codec as it is.
+CaseClass = tuple[EventKind, str]
+
+
 class AlertLevel(StrEnum):
     RED = "RED"  # 一级
     ORANGE = "ORANGE"  # 二级
@@ -191,12 +197,13 @@ ATTRIBUTE_FIELDS: dict[str, tuple[str, ...]] = {
     "ManholeCover": ("material", "shape", "diameter_mm"),
     "Hydrant": ("hydrant_type", "outlet_diameter_mm", "pressure_mpa", "reading_at"),
     "WaterPressurePoint": ("pipe_diameter_mm", "pressure_mpa", "flow_m3h", "reading_at"),
-    "WaterQualityStation": ("turbidity_ntu", "ph", "residual_chlorine_mgl", "reading_at"),
+    "WaterQualityStation": ("sampling_point", "turbidity_ntu", "ph", "residual_chlorine_mgl", "reading_at"),
     "FloodingPoint": ("warning_depth_cm", "ponding_depth_cm", "water_level_m", "rainfall_mm", "reading_at"),
     "BusStop": ("routes", "has_shelter"),
     "TrafficSignal": ("intersection", "control_mode", "phase_count", "online"),
     "ParkingLot": ("capacity", "available_spaces", "fee_per_hour_yuan", "reading_at"),
-    "AirQualityStation": ("aqi", "pm25", "pm10", "so2", "no2", "o3", "co", "reading_at", "hourly"),
+    "AirQualityStation": ("aqi", "primary_pollutants", "pm25", "pm10", "so2", "no2", "o3", "co", "reading_at",
+                          "hourly"),
     "ConstructionSite": ("permit_number", "contractor", "start_date", "planned_end_date", "pm10", "noise_db",
                          "reading_at"),
     "Building": ("address", "floors", "height_m", "year_built", "structure", "usage"),
@@ -257,9 +264,11 @@ class ComponentQuery:
 
 @dataclass(frozen=True, slots=True)
 class EventQuery:
+    """``classes`` are (kind, 小类) pairs: (COMPONENT, "0102") 污水井盖 cases, (EVENT, "0102") 暴露垃圾 cases."""
+
     region_codes: tuple[str, ...] | None = None
     grid_code: str | None = None
-    class_codes: tuple[str, ...] | None = None
+    classes: tuple[CaseClass, ...] | None = None
     statuses: tuple[EventStatus, ...] | None = None
     sources: tuple[EventSource, ...] | None = None
     component_ids: tuple[str, ...] | None = None
@@ -306,8 +315,9 @@ class RegionStats:
     deadline), ``to_close`` 应结案 (应处置 plus REGISTERED), ``closed`` 结案, ``closed_on_time`` 按期结案, ``reworked``
     返工 (应结案 cases sent back from 核查 at least once), ``extended`` 延期 (应处置 cases with an approved extension),
     ``handling_hours_sum`` the sum of closed_at - reported_at over closed cases. ``by_status`` and ``alerts_by_level``
-    hold every key of their enum (zeros included); ``by_class`` only the classes that occur. A parent region's stats
-    are the sum of its districts' (``merge_region_stats``); rates are derived from the sums.
+    hold every key of their enum (zeros included); ``by_class`` only the classes that occur, keyed by (kind, 小类)
+    — the 部件 and 事件 catalogues reuse codes, so counts of one code are never added across kinds. A parent region's
+    stats are the sum of its districts' (``merge_region_stats``); rates are derived from the sums.
     """
 
     region_code: str
@@ -321,7 +331,7 @@ class RegionStats:
     reworked: int = 0
     extended: int = 0
     handling_hours_sum: float = 0.0
-    by_class: dict[str, int] = field(default_factory=dict)
+    by_class: dict[CaseClass, int] = field(default_factory=dict)
     by_status: dict[EventStatus, int] = field(default_factory=lambda: dict.fromkeys(EventStatus, 0))
     alerts_by_level: dict[AlertLevel, int] = field(default_factory=lambda: dict.fromkeys(AlertLevel, 0))
 

@@ -55,7 +55,10 @@ STATUS_BY_STATE: dict[str, ComponentStatus] = {
 STATE_BY_STATUS: dict[ComponentStatus, str] = {status: state for state, status in STATUS_BY_STATE.items()}
 
 _INTEGER_FIELDS = frozenset({"diameter_mm", "outlet_diameter_mm", "pipe_diameter_mm"})
-_TEXT_FIELDS = frozenset({"material", "shape", "hydrant_type"})
+_TEXT_FIELDS = frozenset({"material", "shape", "hydrant_type", "sampling_point"})
+# Where a water-quality reading was taken decides its free-chlorine limits (GB 5749-2022: 出厂 0.3–2 mg/L, 末梢
+# ≥ 0.05 mg/L), so it travels with the reading.
+_EXTRA_FIELDS: dict[str, tuple[str, ...]] = {"WaterQualityStation": ("sampling_point",)}
 # Canonical attribute name -> name in the department's ``latest`` block, where it differs.
 _READING_NAMES: dict[str, str] = {"pressure_mpa": "pressure_kpa", "reading_at": "reading_time"}
 
@@ -132,7 +135,7 @@ def _attributes(
         return {}
     readings = latest or {}
     out: dict[str, Any] = {}
-    for name in ATTRIBUTE_FIELDS[type_name]:
+    for name in (*ATTRIBUTE_FIELDS[type_name], *_EXTRA_FIELDS.get(type_name, ())):
         dialect_name = _READING_NAMES.get(name, name)
         raw = attrs[dialect_name] if dialect_name in attrs else readings.get(dialect_name)
         out[name] = _attribute_value(name, raw)

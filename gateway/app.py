@@ -42,7 +42,7 @@ from gateway.exceptions import (
 )
 from gateway.execution import FastListExecutionContext
 from gateway.extensions import INTERNAL_ERROR_MESSAGE, UpstreamErrors, checked_operations, shape_error
-from gateway.fanout import health_problem, report_field_failures
+from gateway.fanout import SkippedDepartments, health_problem, report_field_failures
 from gateway.graphiql import graphiql_page, graphiql_routes, may_use_graphiql
 from gateway.graphql_http import (
     APPLICATION_JSON,
@@ -89,6 +89,7 @@ def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = 
                              CostLimit(settings.max_cost, settings.cost_limits), DOCUMENT_CACHE_SIZE)
     extensions: list[Any] = [
         UpstreamErrors,
+        SkippedDepartments,
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         checked_operations(limits, introspection="all" if settings.demo else "admins",

@@ -27,6 +27,7 @@ from connectors.records import (
     RegionStats,
     SearchPage,
 )
+from connectors.spec.connector import DepartmentSkipped
 from gateway.auth.policy import Access, load_policy, log_out_of_scope
 from gateway.auth.principal import NATIONAL_REGION, NATIONAL_SERVICE
 from gateway.exceptions import UpstreamError, UserInputError
@@ -298,6 +299,9 @@ class RequestContext:
                 return await self.call(by_department[department], operation, queries[department], position, size)  # type: ignore[no-any-return]
             except UpstreamError as error:
                 return error
+            except DepartmentSkipped as skipped:
+                self.failures.skip(skipped)
+                return SearchPage(items=[], positions=[], total=0, has_more=False)
 
         def encode(positions: dict[str, str | None], totals: dict[str, int]) -> str:
             return self.codec.encode(CursorState(kind, filter_fingerprint(), positions, totals))

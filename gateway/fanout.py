@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
+from strawberry.extensions import SchemaExtension
 
 from connectors.http import describe_failure
+from connectors.spec.connector import DepartmentSkipped
 from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UserInputError
 from gateway.plugins import Plugin, UpstreamFetch, chain_fetch
 from gateway.telemetry.failures import record_upstream_error
@@ -44,7 +46,7 @@ async def call_department(fetch: UpstreamFetch, plugins: Sequence[Plugin] = ()) 
         except TimeoutError as exc:
             raise named(UpstreamTimeout(department, f"{department}: no answer within {connector.timeout_s:g} s"),
                         connector) from exc
-        except (UserInputError, NotImplementedError):
+        except (UserInputError, NotImplementedError, DepartmentSkipped):
             raise
         except Exception as exc:
             # A connector bug or a dialect surprise the connector did not foresee: the department's answer could
@@ -74,13 +76,28 @@ class UpstreamFailures:
 
     def __init__(self) -> None:
         self.by_department: dict[str, UpstreamFailure] = {}
+        self.skipped: dict[str, str] = {}  # department → why it was left out (extensions.skipped), not an error
+
+    def skip(self, skipped: DepartmentSkipped) -> None:
+        self.skipped.setdefault(skipped.department, skipped.reason)
 
     def record(self, error: UpstreamError, path: Sequence[str | int] | None) -> None:
         if error.department not in self.by_department:
             self.by_department[error.department] = UpstreamFailure(error, list(path) if path is not None else None)
 
-    def __bool__(self) -> bool:
-        return bool(self.by_department)
+    def __bool__(self) -> bool:  # an answer with a department missing is not cached whole
+        return bool(self.by_department or self.skipped)
+
+
+class SkippedDepartments(SchemaExtension):
+    """``extensions.skipped``: the departments left out of the answer, and why (``DepartmentSkipped``)."""
+
+    def get_results(self) -> dict[str, Any]:
+        failures = getattr(self.execution_context.context, "failures", None)
+        if not isinstance(failures, UpstreamFailures) or not failures.skipped:
+            return {}
+        return {"skipped": [{"department": department, "reason": reason}
+                            for department, reason in sorted(failures.skipped.items())]}
 
 
 async def gather_departments(fetches: Sequence[UpstreamFetch], plugins: Sequence[Plugin] = (),
@@ -95,7 +112,16 @@ async def gather_departments(fetches: Sequence[UpstreamFetch], plugins: Sequence
 
     if len(fetches) == 1:
         return [await one(fetches[0])]
-    return list(await asyncio.gather(*(one(fetch) for fetch in fetches)))
+    calls = [asyncio.ensure_future(one(fetch)) for fetch in fetches]
+    try:
+        return list(await asyncio.gather(*calls))
+    except BaseException:
+        # A caller's error (or a cancellation) in one call: the others are cancelled and awaited here, so none
+        # outlives the request (a department call whose span ends after its trace) and each is marked cancelled.
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+        raise
 
 
 async def health_problem(fetch: UpstreamFetch, plugins: Sequence[Plugin] = ()) -> str | None:

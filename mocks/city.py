@@ -11,7 +11,6 @@ can compute the expected value of any field without asking a mock.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 
 from connectors.geo import haversine_m as distance_m
 from schema.codes import credit_code_check_char, load_catalogue
+from schema.thresholds import load_thresholds
 
 CITY_CODE = "370800"
 CITY_NAME = "济宁市"
@@ -316,11 +316,6 @@ CONTRACTORS = ("中建八局第二建设有限公司", "山东济宁城建工程
 BUS_ROUTES = tuple(f"{n}路" for n in (1, 2, 3, 5, 6, 8, 10, 11, 15, 16, 21, 26, 29, 31, 35, 58, 101, 201, 301))
 
 
-def _bucket_value(seed: int, salt: str, low: float, high: float) -> float:
-    digest = hashlib.blake2b(f"{seed}:{salt}".encode(), digest_size=8).digest()
-    return low + (int.from_bytes(digest, "big") / 2**64) * (high - low)
-
-
 def reading_time(component: BaseComponent, anchor: datetime) -> datetime:
     """Latest observation: within the last hour before the anchor, on the minute."""
     return anchor - timedelta(minutes=1 + component.seed % 59)
@@ -337,21 +332,16 @@ def attributes(component: BaseComponent, anchor: datetime) -> dict[str, Any]:
                 "diameter_mm": (600, 700, 800)[s % 3]}
     if code == "0113":
         return {"hydrant_type": HYDRANT_TYPES[s % 2], "outlet_diameter_mm": (65, 100, 150)[s % 3],
-                "pressure_mpa": round(_pressure(s), 3), "reading_at": at}
+                "pressure_mpa": _pressure(s), "reading_at": at}
     if code == "2141":
-        return {"pipe_diameter_mm": (200, 300, 400, 600)[s % 4], "pressure_mpa": round(_pressure(s), 3),
-                "flow_m3h": round(rng.uniform(40, 900), 1), "reading_at": at}
+        return {"pipe_diameter_mm": (200, 300, 400, 600)[s % 4], "pressure_mpa": _pressure(s),
+                "flow_m3h": round(_normal(s, "flow", 300, 120, 40, 900), 1), "reading_at": at}
     if code == "2142":
-        turbidity = rng.uniform(0.1, 0.8) if s % 17 else rng.uniform(1.1, 3.0)
-        ph = rng.uniform(6.8, 8.2) if s % 23 else rng.choice((rng.uniform(5.8, 6.4), rng.uniform(8.6, 9.2)))
-        chlorine = rng.uniform(0.1, 0.6) if s % 19 else rng.uniform(0.01, 0.04)
-        return {"turbidity_ntu": round(turbidity, 2), "ph": round(ph, 2), "residual_chlorine_mgl": round(chlorine, 3),
-                "reading_at": at}
+        return {**_water_quality(s), "reading_at": at}
     if code == "2143":
-        depth = 0.0 if s % 4 else rng.uniform(0, 40)
-        return {"warning_depth_cm": 15.0, "ponding_depth_cm": round(depth, 1),
-                "water_level_m": round(rng.uniform(30.5, 33.0), 2), "rainfall_mm": round(rng.uniform(0, 60), 1),
-                "reading_at": at}
+        return {"warning_depth_cm": 15.0, "ponding_depth_cm": _ponding(s),
+                "water_level_m": round(_normal(s, "level", 31.6, 0.4, 30.5, 33.0), 2),
+                "rainfall_mm": round(rng.uniform(0, 60), 1), "reading_at": at}
     if code == "0203":
         routes = sorted(set(rng.sample(BUS_ROUTES, 1 + s % 4)), key=lambda r: int(r[:-1]))
         return {"routes": routes, "has_shelter": bool(s % 3)}
@@ -369,7 +359,7 @@ def attributes(component: BaseComponent, anchor: datetime) -> dict[str, Any]:
         return {"permit_number": f"{component.region_code}{2024 + s % 3}{s % 10**6:06d}",
                 "contractor": {"name": CONTRACTORS[s % 3]},
                 "start_date": start, "planned_end_date": start + timedelta(days=365 + s % 400),
-                "pm10": round(rng.uniform(40, 260), 1), "noise_db": round(rng.uniform(52, 82), 1), "reading_at": at}
+                "pm10": round(_normal(s, "dust", 85, 30, 30, 250), 1), "noise_db": _noise(s, at), "reading_at": at}
     if code == "2150":
         floors = 1 + s % 33
         return {"address": f"{DISTRICTS[component.region_code].name}{component.road}{1 + s % 300}号",
@@ -378,46 +368,100 @@ def attributes(component: BaseComponent, anchor: datetime) -> dict[str, Any]:
     return {}
 
 
+# Readings are mostly normal (a bell around a typical value, inside the bands of schema/thresholds.toml) and about
+# one in OUTLIER_EVERY is out of band, each metric by its own seed-derived draw: the share of normal readings is
+# near 1 - 1/OUTLIER_EVERY, deterministic for a seed.
+OUTLIER_EVERY = 25
+FORECAST_DAYS = 7
+EPISODE_EVERY = 12  # air-quality stations whose forecast holds a heavy-pollution episode
+# Forecast daily-mean AQIs of the episodes, one per warning grade (蓝/黄/橙/红 in domain.md §5) and a 500 day.
+EPISODES = ((215.0,), (212.0, 236.0), (224.0, 318.0, 241.0), (233.0, 322.0, 356.0, 262.0), (505.0, 288.0))
+
+
+def _draw(seed: int, salt: str) -> random.Random:
+    return random.Random(f"{seed}:{salt}")
+
+
+def _normal(seed: int, salt: str, mean: float, sd: float, low: float, high: float) -> float:
+    return min(high, max(low, _draw(seed, salt).gauss(mean, sd)))
+
+
+def _outlier(seed: int, salt: str) -> bool:
+    return _draw(seed, f"{salt}:out").random() < 1 / OUTLIER_EVERY
+
+
 def _pressure(seed: int) -> float:
-    # Most mains sit at 0.25-0.45 MPa; about one in twelve reads low (domain.md §5: alarm around 0.14-0.20 MPa).
-    if seed % 12 == 0:
-        return _bucket_value(seed, "p", 0.08, 0.19)
-    return _bucket_value(seed, "p", 0.25, 0.45)
+    # Mains run at 0.25-0.45 MPa; a low reading sits under GB 50974's 0.14 MPa, now and then under 0.10.
+    if _outlier(seed, "p"):
+        return round(_draw(seed, "p").uniform(0.08, 0.138), 3)
+    return round(_normal(seed, "p", 0.33, 0.05, 0.18, 0.55), 3)
+
+
+SAMPLING_POINTS = ("出厂", "末梢")  # where a water-quality reading was taken: leaving the plant, at the tap
+
+
+def _water_quality(seed: int) -> dict[str, Any]:
+    point = SAMPLING_POINTS[0] if seed % 5 == 0 else SAMPLING_POINTS[1]
+    turbidity = (_draw(seed, "ntu").uniform(1.05, 3.0) if _outlier(seed, "ntu")
+                 else _normal(seed, "ntu", 0.35, 0.15, 0.05, 0.95))
+    draw = _draw(seed, "ph")
+    ph = (draw.choice((draw.uniform(5.8, 6.45), draw.uniform(8.55, 9.2))) if _outlier(seed, "ph")
+          else _normal(seed, "ph", 7.4, 0.3, 6.6, 8.4))
+    draw = _draw(seed, "cl")
+    if point == SAMPLING_POINTS[0]:
+        chlorine = (draw.choice((draw.uniform(0.1, 0.29), draw.uniform(2.05, 2.6))) if _outlier(seed, "cl")
+                    else _normal(seed, "cl", 0.8, 0.25, 0.35, 1.9))
+    else:
+        chlorine = draw.uniform(0.01, 0.045) if _outlier(seed, "cl") else _normal(seed, "cl", 0.3, 0.1, 0.07, 0.9)
+    return {"sampling_point": point, "turbidity_ntu": round(turbidity, 2), "ph": round(ph, 2),
+            "residual_chlorine_mgl": round(chlorine, 3)}
+
+
+def _ponding(seed: int) -> float:
+    # Most points are dry; a wet one holds a few centimetres, now and then more than the 15 cm that closes a lane.
+    if _outlier(seed, "pond"):
+        return round(_draw(seed, "pond").uniform(15.5, 40.0), 1)
+    return 0.0 if seed % 10 else round(_normal(seed, "pond", 4.0, 3.0, 0.5, 12.0), 1)
+
+
+def _noise(seed: int, at: datetime) -> float:
+    # Sites keep under GB 12523-2011's boundary limits (70 dB(A) by day, 55 at night) but now and then exceed them.
+    day = 6 <= at.astimezone(CHINA_TZ).hour < 22
+    limit = 70.0 if day else 55.0
+    if _outlier(seed, "noise"):
+        return round(limit + _draw(seed, "noise").uniform(0.5, 9.0), 1)
+    return round(_normal(seed, "noise", limit - 8.0, 3.0, limit - 18.0, limit - 0.5), 1)
 
 
 def air_quality(seed: int, hours_ago: int) -> dict[str, float]:
-    """Hourly air quality in µg/m³ (CO in mg/m³) with the AQI of HJ 633-2012's PM2.5/PM10 sub-indices."""
-    base = 25 + (seed % 7) * 15
+    """Hourly air quality in µg/m³ (CO in mg/m³) and its AQI by HJ 633-2012 (the largest of the six IAQIs)."""
+    base = 15 + (seed % 7) * 7
     swing = 1 + 0.35 * math.sin((hours_ago + seed % 24) / 24 * 2 * math.pi)
     pm25 = round(base * swing, 1)
-    pm10 = round(pm25 * 1.6, 1)
-    return {
-        "aqi": float(max(aqi_pm25(pm25), aqi_pm10(pm10))),
-        "pm25": pm25, "pm10": pm10,
-        "so2": round(8 + (seed % 5) * 2 * swing, 1), "no2": round(20 + (seed % 9) * 3 * swing, 1),
-        "o3": round(60 + (seed % 11) * 6 / swing, 1), "co": round(0.4 + (seed % 6) * 0.15 * swing, 2),
+    readings = {
+        "pm25": pm25, "pm10": round(pm25 * 1.6, 1),
+        "so2": round(8 + (seed % 5) * 2 * swing, 1), "no2": round(20 + (seed % 9) * 6 * swing, 1),
+        "o3": round(60 + (seed % 11) * 10 / swing, 1), "co": round(0.4 + (seed % 6) * 0.15 * swing, 2),
     }
+    index = load_thresholds().aqi.index(readings)
+    assert index.aqi is not None
+    return {"aqi": float(index.aqi), **readings}
 
 
-_PM25_BREAKS = ((0, 35, 0, 50), (35, 75, 50, 100), (75, 115, 100, 150), (115, 150, 150, 200),
-                (150, 250, 200, 300), (250, 350, 300, 400), (350, 500, 400, 500))
-_PM10_BREAKS = ((0, 50, 0, 50), (50, 150, 50, 100), (150, 250, 100, 150), (250, 350, 150, 200),
-                (350, 420, 200, 300), (420, 500, 300, 400), (500, 600, 400, 500))
+def primary_pollutants(readings: dict[str, float]) -> tuple[str, ...]:
+    """首要污染物 of one set of readings (HJ 633-2012: only when AQI > 50)."""
+    return load_thresholds().aqi.index(readings).primary_pollutants
 
 
-def _iaqi(value: float, breaks: tuple[tuple[int, int, int, int], ...]) -> int:
-    for c_lo, c_hi, i_lo, i_hi in breaks:
-        if value <= c_hi:
-            return math.ceil((i_hi - i_lo) / (c_hi - c_lo) * (value - c_lo) + i_lo)
-    return 500
-
-
-def aqi_pm25(value: float) -> int:
-    return _iaqi(value, _PM25_BREAKS)
-
-
-def aqi_pm10(value: float) -> int:
-    return _iaqi(value, _PM10_BREAKS)
+def aqi_forecast(seed: int) -> list[float]:
+    """The station's forecast daily-mean AQI for the next FORECAST_DAYS days (重污染天气预警 are issued from it)."""
+    draw = _draw(seed, "forecast")
+    days = [round(min(180.0, max(25.0, draw.gauss(70.0, 28.0)))) * 1.0 for _ in range(FORECAST_DAYS)]
+    if seed % EPISODE_EVERY == 0:
+        episode = EPISODES[(seed // EPISODE_EVERY) % len(EPISODES)]
+        start = draw.randrange(FORECAST_DAYS - len(episode) + 1)
+        days[start: start + len(episode)] = episode
+    return days
 
 
 def organizations(department: str, component: BaseComponent) -> tuple[Org, Org]:

@@ -5,8 +5,11 @@ naive local times ("2026-10-01 08:00:00", Asia/Shanghai), CGCS2000 coordinates, 
 ``pageNo``/``pageSize`` and the envelope ``{"success": true, "total": N, "rows": [...]}``; errors are
 ``{"success": false, "code": 400, "msg": ...}``.
 
-- ``GET /api/cases``: sqbm, wgbm, xlbm, ajzt, wtly, bjbsm (comma lists), sbsjq/sbsjz (inclusive report-time
-  range), bbox=minLng,minLat,maxLng,maxLat, near=lng,lat,radiusMetres, pageNo, pageSize; ascending ajbh.
+- ``GET /api/cases``: sqbm, wgbm, ajzt, wtly, bjbsm (comma lists), sbsjq/sbsjz (inclusive report-time range),
+  bbox=minLng,minLat,maxLng,maxLat, near=lng,lat,radiusMetres, pageNo, pageSize; ascending ajbh. Classes: the 部件
+  and 事件 catalogues reuse 小类 numbers, so ``bjxlbm`` (部件小类) and ``sjxlbm`` (事件小类) name a class with its
+  catalogue; given together a case matches either. ``xlbm`` (小类 of either catalogue) and ``ajlx`` (部件/事件) are
+  the older, code-only filter, kept as deployed systems have it.
 - ``GET /api/cases/batch?ajbh=a,b``: up to ``MAX_BATCH_IDS`` cases by 案卷编号; unknown ones are absent.
 - ``GET /api/alarms``: sqbm, bjbsm, bjjb, jczb (comma lists), bjsjq/bjsjz, pageNo, pageSize; ascending bjid.
   Values are in the department's units (pressure in kPa, PM10 in "μg/m3").
@@ -123,7 +126,8 @@ def render_stats(stats: DistrictStats) -> dict[str, Any]:
         "sqbm": stats.region_code, "ajzs": stats.cases_total, "yczs": stats.to_handle, "czs": stats.handled,
         "aqczs": stats.handled_on_time, "yjas": stats.to_close, "jas": stats.closed, "aqjas": stats.closed_on_time,
         "fgs": stats.reworked, "yqs": stats.extended, "czsc": round(stats.handling_seconds / 3600, HOURS_DECIMALS),
-        "ajlb": [{"xlbm": code, "sl": count} for code, count in sorted(stats.by_class.items()) if count],
+        "ajlb": [{"ajlx": KIND_NAMES[kind], "xlbm": code, "sl": count}
+                 for (kind, code), count in sorted(stats.by_class.items()) if count],
         "ajzt": [{"ajzt": name, "sl": stats.by_status[status]} for status, name in STATUS_NAMES.items()
                  if stats.by_status[status]],
         "bjjb": [{"bjjb": name, "sl": stats.alerts_by_level[level]} for level, name in LEVEL_NAMES.items()
@@ -287,6 +291,13 @@ def case_predicates(params: Mapping[str, str]) -> list[Predicate[Case]]:
     classes = _codes(params, "xlbm", 4)
     if classes is not None:
         predicates.append(lambda case: case.class_code in classes)
+    kinds = _vocabulary(params, "ajlx", KIND_NAMES)
+    if kinds is not None:
+        predicates.append(lambda case: case.kind in kinds)
+    component_classes, event_classes = _codes(params, "bjxlbm", 4), _codes(params, "sjxlbm", 4)
+    if component_classes is not None or event_classes is not None:
+        by_kind = {"COMPONENT": component_classes or set(), "EVENT": event_classes or set()}
+        predicates.append(lambda case: case.class_code in by_kind[case.kind])
     statuses = _vocabulary(params, "ajzt", STATUS_NAMES)
     if statuses is not None:
         predicates.append(lambda case: case.status in statuses)
@@ -511,12 +522,22 @@ def _stats_schemas() -> dict[str, dict[str, Any]]:
             "czsc": {"type": "number", "format": "double", "minimum": 0,
                      "description": "处置时长合计 in hours: sum over 结案 cases of jasj - sbsj "
                                     "(平均处置时长 = czsc / jas)"},
-            "ajlb": count_list("xlbm", _string("小类编码 (4 digits)", example="0101"), "案卷按小类"),
+            "ajlb": _class_counts(),
             "ajzt": count_list("ajzt", _string("案卷状态", enum=STATUS_NAMES.values()), "案卷按状态"),
             "bjjb": count_list("bjjb", _string("报警级别", enum=LEVEL_NAMES.values()),
                                "报警按级别 (alarms raised in the window)"),
         },
     }, "StatsPage": _page_schema("#/components/schemas/StatsRow")}
+
+
+def _class_counts() -> dict[str, Any]:
+    return {"type": "array",
+            "description": "案卷按类别 (案卷类型 + 小类: the 部件 and 事件 catalogues reuse 小类 numbers); "
+                           "only non-zero entries",
+            "items": {"type": "object", "required": ["ajlx", "xlbm", "sl"], "properties": {
+                "ajlx": _string("案卷类型", enum=KIND_NAMES.values()),
+                "xlbm": _string("小类编码 (4 digits) in the catalogue of ajlx", example="0101"),
+                "sl": _integer("数量")}}}
 
 
 def _alarm_schema() -> dict[str, Any]:
@@ -566,7 +587,13 @@ def openapi_document() -> dict[str, Any]:
     case_filters = [
         _query("sqbm", _list_of("区划编码 (6 digits)", regions)),
         _query("wgbm", _list_of("单元网格编码 (15 digits)", "370811001010001")),
-        _query("xlbm", _list_of("小类编码 (4 digits)", "0101,0402")),
+        _query("xlbm", _list_of("小类编码 (4 digits) of either catalogue (部件 or 事件: they reuse numbers)",
+                                "0101,0402")),
+        _query("ajlx", _list_of("案卷类型", "部件")),
+        _query("bjxlbm", _list_of("部件小类编码 (4 digits): 部件 cases of these classes; with sjxlbm, either",
+                                  "0102,0113")),
+        _query("sjxlbm", _list_of("事件小类编码 (4 digits): 事件 cases of these classes; with bjxlbm, either",
+                                  "0102,0505")),
         _query("ajzt", _list_of("案卷状态", "结案,处理中")),
         _query("wtly", _list_of("问题来源", "12345热线,公众举报")),
         _query("bjbsm", _list_of("部件标识码 (16 digits): cases about these components", "3708110101000001")),

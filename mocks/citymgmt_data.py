@@ -18,8 +18,9 @@ cases that reached 处置 (IN_PROGRESS, VERIFYING, CLOSED), else 0; ``extended``
 of the 处置时限 for about ``EXTENSION_SHARE`` of dispatched cases — ``deadline`` is the effective deadline,
 extension included.
 
-Alerts: one per (component, metric) whose latest reading (``mocks.city.attributes``) is beyond its threshold
-(domain.md §5); the level is that of the most severe band crossed and ``threshold`` that band's limit.
+Alerts: one per (component, metric) whose latest reading (``mocks.city.attributes``) breaks a rule of
+``schema/thresholds.toml``; the level is that of the most severe rule broken and ``threshold`` that rule's limit.
+Air-quality stations raise 重污染天气预警 (metric ``aqi``) from their forecast daily-mean AQI, not the hourly one.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from mocks.city import (
     BaseComponent,
     District,
     Inventory,
+    aqi_forecast,
     attributes,
 )
 from schema.codes import load_catalogue
+from schema.thresholds import Alarm, load_thresholds
 
 CASES_PER_DISTRICT = 3000
 COMPONENT_CASE_SHARE = 0.6
@@ -75,12 +78,21 @@ COMPONENT_SOURCE_WEIGHTS = (("INSPECTOR", 55), ("PUBLIC_REPORT", 10), ("HOTLINE_
 EVENT_SOURCE_WEIGHTS = (("INSPECTOR", 55), ("PUBLIC_REPORT", 15), ("HOTLINE_12345", 30))
 SOURCES_WITH_REPORTER = frozenset({"PUBLIC_REPORT", "HOTLINE_12345"})
 
-# 处置时限 in days for normal urgency, per 小类 where it differs from the 大类 default.
-DEADLINE_DAYS_BY_CLASS = {
-    "0101": 1, "0102": 1, "0103": 1, "0111": 1, "0113": 1,  # open manholes and hydrants are dangerous
-    "0107": 5, "0201": 2, "0301": 2, "0401": 1, "0402": 1, "0403": 1, "0404": 2, "0504": 1, "0505": 1,
+# 处置时限 in days for normal urgency, per (kind, 小类) where it differs from the (kind, 大类) default. Keyed by kind:
+# the 部件 and 事件 catalogues reuse numbers (0102 污水井盖 / 暴露垃圾, 0401 古树名木 / 路面塌陷, 大类 04 园林绿化 /
+# 突发事件), so a rule for one must never land on the other.
+DEADLINE_DAYS_BY_CLASS: dict[tuple[str, str], int] = {
+    # open manholes and hydrants are dangerous
+    **{("COMPONENT", code): 1 for code in ("0101", "0102", "0103", "0111", "0113")},
+    ("EVENT", "0107"): 5, ("EVENT", "0201"): 2, ("EVENT", "0301"): 2, ("EVENT", "0401"): 1, ("EVENT", "0402"): 1,
+    ("EVENT", "0403"): 1, ("EVENT", "0404"): 2, ("EVENT", "0504"): 1, ("EVENT", "0505"): 1,
 }
-DEADLINE_DAYS_BY_MAJOR = {"01": 2, "02": 3, "03": 3, "04": 1, "05": 2, "06": 5, "21": 3}
+DEADLINE_DAYS_BY_MAJOR: dict[tuple[str, str], int] = {
+    ("COMPONENT", "01"): 2, ("COMPONENT", "02"): 3, ("COMPONENT", "03"): 3, ("COMPONENT", "04"): 3,
+    ("COMPONENT", "05"): 3, ("COMPONENT", "06"): 5, ("COMPONENT", "21"): 3,
+    ("EVENT", "01"): 2, ("EVENT", "02"): 3, ("EVENT", "03"): 3, ("EVENT", "04"): 1, ("EVENT", "05"): 2,
+    ("EVENT", "21"): 3,
+}
 DEFAULT_DEADLINE_DAYS = 3
 
 STREET_OFFICES = {
@@ -155,50 +167,10 @@ class Alert:
     region_code: str
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRule:
-    """Bands from least to most severe, as (limit, level); ``below`` rules fire under the limit."""
-
-    metric: str
-    attribute: str
-    unit: str
-    below: bool
-    bands: tuple[tuple[float, str], ...]
-    inclusive: bool = False
-
-    def crossed(self, value: float) -> tuple[float, str] | None:
-        """The most severe band the value is beyond, or None."""
-        worst: tuple[float, str] | None = None
-        for limit, level in self.bands:
-            if self._beyond(value, limit):
-                worst = (limit, level)
-        return worst
-
-    def _beyond(self, value: float, limit: float) -> bool:
-        if self.below:
-            return value <= limit if self.inclusive else value < limit
-        return value >= limit if self.inclusive else value > limit
-
-
-PRESSURE_RULE = AlertRule("pressure", "pressure_mpa", "MPa", True,
-                          ((0.20, "BLUE"), (0.17, "YELLOW"), (0.14, "ORANGE"), (0.10, "RED")))
-ALERT_RULES: dict[str, tuple[AlertRule, ...]] = {
-    "0113": (PRESSURE_RULE,),
-    "2141": (PRESSURE_RULE,),
-    "2142": (
-        AlertRule("turbidity", "turbidity_ntu", "NTU", False,
-                  ((1.0, "BLUE"), (1.5, "YELLOW"), (2.0, "ORANGE"), (3.0, "RED"))),
-        AlertRule("ph", "ph", "pH", True, ((6.5, "YELLOW"), (6.0, "ORANGE"))),
-        AlertRule("ph", "ph", "pH", False, ((8.5, "YELLOW"), (9.0, "ORANGE"))),
-        AlertRule("residual_chlorine", "residual_chlorine_mgl", "mg/L", True,
-                  ((0.05, "YELLOW"), (0.02, "ORANGE"))),
-    ),
-    "2143": (AlertRule("ponding_depth", "ponding_depth_cm", "cm", False, ((15.0, "YELLOW"), (30.0, "ORANGE")),
-                       inclusive=True),),
-    "0308": (AlertRule("aqi", "aqi", "AQI", False, ((150.0, "BLUE"), (200.0, "YELLOW"), (300.0, "ORANGE"))),),
-    "0602": (AlertRule("pm10", "pm10", "µg/m³", False,
-                       ((150.0, "BLUE"), (200.0, "YELLOW"), (250.0, "ORANGE"))),),
-}
+# Metrics the 城管 alarm feed names (mocks.citymgmt.METRIC_NAMES); other thresholds (noise, methane) are not in its
+# vocabulary yet. Thresholds, levels and sources come from schema/thresholds.toml.
+FEED_METRICS = frozenset({"pressure", "turbidity", "ph", "residual_chlorine", "ponding_depth", "aqi"})
+AIR_QUALITY_STATION_CLASS = "0308"
 
 
 # --- cases --------------------------------------------------------------------------------------------------
@@ -296,7 +268,7 @@ def _case(rng: random.Random, workflow: random.Random, inventory: Inventory, dra
     status = _weighted(rng, RECENT_STATUS_WEIGHTS if anchor - reported_at < RECENT_CASE_AGE
                        else OLDER_STATUS_WEIGHTS)
     # A case gets its 处置时限 when it is registered (立案); one still awaiting acceptance has none yet.
-    deadline = None if status == "PENDING_ACCEPTANCE" else reported_at + _time_limit(class_code, urgent)
+    deadline = None if status == "PENDING_ACCEPTANCE" else reported_at + time_limit(kind, class_code, urgent)
     closed_at = _closing_time(rng, reported_at, deadline, anchor) if status == "CLOSED" else None
     with_reporter = source in SOURCES_WITH_REPORTER
     return Case(
@@ -312,11 +284,12 @@ def _case(rng: random.Random, workflow: random.Random, inventory: Inventory, dra
     )
 
 
-def _time_limit(class_code: str, urgent: bool) -> timedelta:
+def time_limit(kind: str, class_code: str, urgent: bool) -> timedelta:
+    """处置时限 of a case of class (kind, class_code)."""
     if urgent:
         return URGENT_DEADLINE
-    days = (DEADLINE_DAYS_BY_CLASS.get(class_code)
-            or DEADLINE_DAYS_BY_MAJOR.get(class_code[:2], DEFAULT_DEADLINE_DAYS))
+    days = (DEADLINE_DAYS_BY_CLASS.get((kind, class_code))
+            or DEADLINE_DAYS_BY_MAJOR.get((kind, class_code[:2]), DEFAULT_DEADLINE_DAYS))
     return timedelta(days=days)
 
 
@@ -391,36 +364,32 @@ def _mobile_number(rng: random.Random) -> str:
 
 # --- alerts -------------------------------------------------------------------------------------------------
 def generate_alerts(inventory: Inventory) -> list[Alert]:
-    """All alerts in ascending id order (= raise order)."""
+    """All alerts in ascending id order (= raise order): threshold alarms on the latest readings, and 重污染天气预警
+    from each air-quality station's forecast daily-mean AQI."""
+    thresholds = load_thresholds()
     raised: list[tuple[datetime, str, str, Callable[[str], Alert]]] = []
     for (_, class_code), bucket in sorted(inventory.buckets.items()):
-        rules = ALERT_RULES.get(class_code)
-        if not rules:
+        if not thresholds.rules_for(class_code) and class_code != AIR_QUALITY_STATION_CLASS:
             continue
         for component in bucket:
             readings = attributes(component, inventory.anchor)
-            for rule in rules:
-                alert = _alert_factory(component, rule, readings)
-                if alert is not None:
-                    raised.append((readings["reading_at"], component.id, rule.metric, alert))
+            alarms = thresholds.alarms(class_code, readings)
+            if class_code == AIR_QUALITY_STATION_CLASS:
+                warning = thresholds.heavy_pollution.warning(aqi_forecast(component.seed))
+                alarms.extend([] if warning is None else [warning])
+            raised_at = readings["reading_at"]
+            assert isinstance(raised_at, datetime)
+            for alarm in alarms:
+                if alarm.metric in FEED_METRICS:
+                    raised.append((raised_at, component.id, alarm.metric, _alert_factory(component, alarm, raised_at)))
     raised.sort(key=lambda item: item[:3])
     return [make(f"BJ{at:%Y%m%d}{serial:06d}") for serial, (at, _, _, make) in enumerate(raised, start=1)]
 
 
-def _alert_factory(component: BaseComponent, rule: AlertRule,
-                   readings: dict[str, object]) -> Callable[[str], Alert] | None:
-    value = readings[rule.attribute]
-    assert isinstance(value, float | int)
-    crossed = rule.crossed(float(value))
-    if crossed is None:
-        return None
-    threshold, level = crossed
-    raised_at = readings["reading_at"]
-    assert isinstance(raised_at, datetime)
-
+def _alert_factory(component: BaseComponent, alarm: Alarm, raised_at: datetime) -> Callable[[str], Alert]:
     def make(alert_id: str) -> Alert:
-        return Alert(id=alert_id, component_id=component.id, metric=rule.metric, value=float(value),
-                     unit=rule.unit, threshold=threshold, level=level, raised_at=raised_at,
+        return Alert(id=alert_id, component_id=component.id, metric=alarm.metric, value=alarm.value,
+                     unit=alarm.unit, threshold=alarm.threshold, level=alarm.level, raised_at=raised_at,
                      department_id=DEPARTMENT_OF_CLASS[component.class_code],
                      region_code=component.region_code)
 

@@ -29,7 +29,9 @@ Counts (status names as ``connectors.records.EventStatus`` values)
 - 延期 ``extended``: 应处置 cases with an approved extension.
 - 处置时长 ``handling_seconds``: the sum over CLOSED cases of ``closed_at - reported_at`` in seconds (whole seconds in
   this mock); the department reports it in hours.
-- 按小类 ``by_class``: cases reported in the window per 4-digit class code (部件小类 or 事件小类), every status.
+- 按小类 ``by_class``: cases reported in the window per case class (kind, 4-digit code): (COMPONENT, 部件小类) or
+  (EVENT, 事件小类), every status. The two catalogues reuse codes (0102 污水井盖 / 暴露垃圾), so a code's counts are
+  never added across kinds.
 - 按状态 ``by_status``: cases reported in the window per status.
 - 按报警级别 ``alerts_by_level``: alerts raised in the window per level (RED/ORANGE/YELLOW/BLUE = 一/二/三/四级).
 
@@ -70,7 +72,7 @@ class DistrictStats:
     reworked: int = 0
     extended: int = 0
     handling_seconds: int = 0
-    by_class: Counter[str] = field(default_factory=Counter)
+    by_class: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, 小类) -> cases
     by_status: Counter[str] = field(default_factory=Counter)
     alerts_by_level: Counter[str] = field(default_factory=Counter)
 
@@ -143,7 +145,7 @@ def add_case(stats: DistrictStats, case: Case) -> None:
     stats.reworked += is_reworked(case)
     stats.extended += is_extended(case)
     stats.handling_seconds += handling_seconds(case)
-    stats.by_class[case.class_code] += 1
+    stats.by_class[case.kind, case.class_code] += 1
     stats.by_status[case.status] += 1
 
 

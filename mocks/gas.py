@@ -3,8 +3,8 @@
 No gateway code knows this department: it is described only by ``connectors/specs/gas.yaml`` and registered at run
 time. Dialect: an API key in ``X-Gas-Key`` (401 without it), a top-level JSON array per page with the RFC 8288
 ``Link: <…>; rel="next"`` header and ``X-Total-Count``, coordinates in CGCS2000 3-degree Gauss-Krüger metres
-(EPSG:4549, central meridian 117°E), pressures in kPa, methane in %LEL, ISO times with +08:00, status codes
-ZC/SH/DS/ZY/FQ (正常/损坏/丢失/占用/废弃).
+(EPSG:4548, central meridian 117°E, false easting 500 km), pressures in kPa, methane in %LEL, ISO times with +08:00,
+status codes ZC/SH/DS/ZY/FQ (正常/损坏/丢失/占用/废弃).
 
 - ``GET /openapi/v1/devices?district=&category=&status=&grid=&bbox=minx,miny,maxx,maxy&near=x,y,r&per_page=&after=``
 - ``GET /openapi/v1/devices/batch?ids=a,b``
@@ -48,7 +48,7 @@ CLASS_NAMES = {STATION_CLASS: "燃气调压站", COVER_CLASS: "燃气井盖"}
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_BATCH_IDS = 100
-PROJECTED_CRS = "EPSG:4549"
+PROJECTED_CRS = "EPSG:4548"  # CGCS2000 3-degree Gauss-Krüger CM 117°E; EPSG:4549 is CM 120°E
 STATUS_CODES = {"INTACT": "ZC", "DAMAGED": "SH", "MISSING": "DS", "OCCUPIED": "ZY", "RETIRED": "FQ"}
 _STATUS_TABLE = tuple(status for status, weight in STATUS_WEIGHTS for _ in range(weight))
 _TO_PROJECTED = Transformer.from_crs("EPSG:4326", PROJECTED_CRS, always_xy=True)

@@ -62,7 +62,7 @@ STATUS_BY_STATE: dict[str, str] = {state: status for status, state in STATE_BY_S
 
 # Canonical attribute name -> (section, dialect name). Readings go to ``latest`` as decimal strings.
 _ATTR_FIELDS = ("material", "shape", "diameter_mm", "hydrant_type", "outlet_diameter_mm", "pipe_diameter_mm",
-                "warning_depth_cm")
+                "warning_depth_cm", "sampling_point")
 _READING_FIELDS = ("flow_m3h", "turbidity_ntu", "ph", "residual_chlorine_mgl", "ponding_depth_cm",
                    "water_level_m", "rainfall_mm")
 
@@ -369,6 +369,8 @@ def _schemas() -> dict[str, Any]:
                 "outlet_diameter_mm": {"type": "integer", "description": "出水口径 mm"},
                 "pipe_diameter_mm": {"type": "integer", "description": "管径 mm"},
                 "warning_depth_cm": {"type": "number", "description": "积水警戒深度 cm"},
+                "sampling_point": {"type": "string", "enum": ["出厂", "末梢"],
+                                   "description": "水质采样点 (出厂水/末梢水的余氯要求不同)"},
             },
         },
         "FacilityLatest": {

@@ -84,9 +84,12 @@ class WaterPressurePoint(Component):
 
 @strawberry.type(description="水质监测站 — drinking-water quality station (2142, local class; GB 5749-2022)")
 class WaterQualityStation(Component):
+    sampling_point: str | None = strawberry.field(description=(
+        "采样点: 出厂 (leaving the works) or 末梢 (at the tap) — GB 5749-2022 sets free chlorine by it"))
     turbidity_ntu: float | None = strawberry.field(description="浑浊度 NTU (limit 1)")
     ph: float | None = strawberry.field(description="pH (6.5–8.5)")
-    residual_chlorine_mgl: float | None = strawberry.field(description="余氯 mg/L (≥ 0.05 at the tap)")
+    residual_chlorine_mgl: float | None = strawberry.field(description=(
+        "游离氯 mg/L (GB 5749-2022: 0.3–2 出厂, ≥ 0.05 末梢)"))
     reading_at: datetime | None = strawberry.field(description="读数时间")
 
 
@@ -124,7 +127,9 @@ class ParkingLot(Component):
 @strawberry.type(description="空气质量小时数据 — one hourly air-quality observation")
 class AirQualityReading:
     at: datetime = strawberry.field(description="观测时间")
-    aqi: int | None = strawberry.field(description="AQI (HJ 633-2012)")
+    aqi: int | None = strawberry.field(description="AQI (HJ 633-2012): the largest of the six IAQIs")
+    primary_pollutants: list[str] | None = strawberry.field(description=(
+        "首要污染物 (HJ 633-2012): the pollutants whose IAQI is the AQI, when the AQI is above 50; empty at or below"))
     pm25: float | None = strawberry.field(description="PM2.5 µg/m³")
     pm10: float | None = strawberry.field(description="PM10 µg/m³")
     so2: float | None = strawberry.field(description="SO2 µg/m³")
@@ -147,7 +152,9 @@ def aqi_category(aqi: int | None) -> str | None:
 
 @strawberry.type(description="环境监测站 — air-quality station (0308) with the latest hour and hourly history")
 class AirQualityStation(Component):
-    aqi: int | None = strawberry.field(description="AQI (latest hour)")
+    aqi: int | None = strawberry.field(description="AQI (latest hour; HJ 633-2012: the largest of the six IAQIs)")
+    primary_pollutants: list[str] | None = strawberry.field(description=(
+        "首要污染物 of the latest hour (HJ 633-2012), when the AQI is above 50; empty at or below"))
     aqi_category: str | None = strawberry.field(description="空气质量级别 (优/良/轻度污染/中度污染/重度污染/严重污染)")
     pm25: float | None = strawberry.field(description="PM2.5 µg/m³")
     pm10: float | None = strawberry.field(description="PM10 µg/m³")
@@ -216,8 +223,9 @@ def _int(value: Any) -> int | None:
 
 
 def _hourly(value: Any) -> list[AirQualityReading]:
-    return [AirQualityReading(at=h["at"], aqi=_int(h.get("aqi")), pm25=h.get("pm25"), pm10=h.get("pm10"),
-                              so2=h.get("so2"), no2=h.get("no2"), o3=h.get("o3"), co=h.get("co"))
+    return [AirQualityReading(at=h["at"], aqi=_int(h.get("aqi")), primary_pollutants=h.get("primary_pollutants"),
+                              pm25=h.get("pm25"), pm10=h.get("pm10"), so2=h.get("so2"), no2=h.get("no2"),
+                              o3=h.get("o3"), co=h.get("co"))
             for h in value or ()]
 
 

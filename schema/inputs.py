@@ -18,6 +18,8 @@ from gateway.context import CHINA_TZ, RegionArgument, Scope
 from gateway.exceptions import UserInputError
 from schema.codes import (
     NATIONAL_REGION_CODE,
+    Catalogue,
+    ClassEntry,
     component_class_of,
     division_problem,
     is_component_id,
@@ -28,7 +30,7 @@ from schema.codes import (
     region_of,
     region_prefix,
 )
-from schema.enums import AlertLevel, ComponentStatus, EventSource, EventStatus
+from schema.enums import AlertLevel, ComponentStatus, EventKind, EventSource, EventStatus
 
 MAX_NEAR_RADIUS_M = 50_000.0
 # Values in one list filter: more than any class catalogue, department list or metric vocabulary holds, far fewer
@@ -74,11 +76,21 @@ class ComponentFilter:
     departments: list[str] | None = strawberry.field(default=None, description="Department ids (water, …)")
 
 
+@strawberry.input(description=(
+    "问题类别 — a case class: the catalogue (部件 or 事件) and its 4-digit 小类 code. The two catalogues reuse "
+    "numbers (GB/T 30428.2): {kind: COMPONENT, code: \"0102\"} is 污水井盖, {kind: EVENT, code: \"0102\"} 暴露垃圾"))
+class CaseClassInput:
+    kind: EventKind = strawberry.field(description="部件 (COMPONENT) or 事件 (EVENT): which catalogue `code` is in")
+    code: str = strawberry.field(description="小类代码 (4 digits) in that catalogue; see `componentClasses`, "
+                                             "`eventClasses`")
+
+
 @strawberry.input(description="Which cases to list")
 class EventFilter:
     region_code: str | None = strawberry.field(default=None, description="行政区划 code or prefix")
     grid_code: str | None = strawberry.field(default=None, description="单元网格代码")
-    class_codes: list[str] | None = strawberry.field(default=None, description="部件 or 事件 小类 codes")
+    classes: list[CaseClassInput] | None = strawberry.field(default=None, description=(
+        "问题类别: cases of any of these (kind, 小类) classes"))
     status: list[EventStatus] | None = None
     source: list[EventSource] | None = None
     component_id: str | None = strawberry.field(default=None, description="部件标识码")
@@ -191,16 +203,38 @@ def parse_component_classes(values: list[str] | None, argument: str = "classCode
     return tuple(values)
 
 
-def parse_case_classes(values: list[str] | None, argument: str = "classCodes") -> tuple[str, ...] | None:
+CATALOGUE_NAMES = {records.EventKind.COMPONENT: ("a 部件小类", "componentClasses"),
+                   records.EventKind.EVENT: ("an 事件小类", "eventClasses")}
+
+
+def _catalogue_entry(catalogue: Catalogue, kind: records.EventKind, code: str) -> ClassEntry | None:
+    return catalogue.component_class(code) if kind is records.EventKind.COMPONENT else catalogue.event_class(code)
+
+
+def parse_case_classes(values: list[CaseClassInput] | None, argument: str = "classes"
+                       ) -> tuple[records.CaseClass, ...] | None:
+    """(kind, code) pairs, each code looked up in its own kind's catalogue: 0102 is a 部件 and an 事件 class, 0199
+    neither, 0113 (消火栓) a 部件 class only."""
     if values is None:
         return None
-    check_list(values, argument)
+    pairs = [(records.EventKind(value.kind.name), value.code) for value in values]
+    if len(pairs) > MAX_LIST_VALUES:
+        raise UserInputError(f"{argument} has {len(pairs)} values; at most {MAX_LIST_VALUES} are accepted",
+                             argument=argument)
+    seen: set[records.CaseClass] = set()
     catalogue = load_catalogue()
-    unknown = [v for v in values if catalogue.component_class(v) is None and catalogue.event_class(v) is None]
-    if unknown:
-        raise UserInputError(f"{argument}: unknown 部件/事件 小类 code(s) {_shown_list(unknown)}; see "
-                             "`componentClasses` and `eventClasses`", argument=argument)
-    return tuple(values)
+    for kind, code in pairs:
+        if (kind, code) in seen:
+            raise UserInputError(f"{argument} names {{kind: {kind.value}, code: {shown(code)}}} more than once",
+                                 argument=argument)
+        seen.add((kind, code))
+        if _catalogue_entry(catalogue, kind, code) is None:
+            other = next((k for k in records.EventKind if k is not kind and _catalogue_entry(catalogue, k, code)), None)
+            hint = f" (it is {CATALOGUE_NAMES[other][0]} code: kind {other.value})" if other is not None else ""
+            what, listing = CATALOGUE_NAMES[kind]
+            raise UserInputError(f"{argument}: {shown(code)} is not {what} code{hint}; see `{listing}`",
+                                 argument=argument)
+    return tuple(pairs)
 
 
 def _identifiers(values: list[str] | None, argument: str, pattern: re.Pattern[str], what: str
@@ -305,7 +339,7 @@ def event_query(value: EventFilter | None) -> tuple[records.EventQuery, Scope]:
     check_window(value.reported_from, value.reported_to, "reportedFrom", "reportedTo")
     query = records.EventQuery(
         grid_code=grid,
-        class_codes=parse_case_classes(value.class_codes),
+        classes=parse_case_classes(value.classes),
         statuses=_enum_tuple(value.status, records.EventStatus, "status"),  # type: ignore[arg-type]
         sources=_enum_tuple(value.source, records.EventSource, "source"),  # type: ignore[arg-type]
         component_ids=(component_id,) if component_id is not None else None,

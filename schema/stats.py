@@ -13,15 +13,17 @@ import strawberry
 
 from connectors.records import RegionStats, merge_region_stats
 from gateway.context import Scope
-from schema.enums import ALERT_LEVEL, EVENT_STATUS, AlertLevel, EventStatus
+from schema.enums import ALERT_LEVEL, EVENT_KIND, EVENT_STATUS, AlertLevel, EventKind, EventStatus
 from schema.inputs import check_window, parse_region, region_arguments
 
 CHILD_PREFIX_LENGTH = {0: 2, 2: 4, 4: 6}
 
 
-@strawberry.type(description="案卷数 by 小类 code (部件 or 事件 class)")
+@strawberry.type(description="案卷数 by case class: (kind, 小类). The 部件 and 事件 catalogues reuse numbers "
+                             "(0102 污水井盖 / 0102 暴露垃圾), so one code can have an entry of each kind")
 class ClassCount:
-    code: str
+    kind: EventKind = strawberry.field(description="部件 (COMPONENT) or 事件 (EVENT): the catalogue of `code`")
+    code: str = strawberry.field(description="小类代码 (4 digits) in that catalogue")
     count: int
 
 
@@ -56,7 +58,8 @@ class RegionStatistics:
     rework_rate: float | None = strawberry.field(description="返工率 = 返工数 / 应结案数")
     extension_rate: float | None = strawberry.field(description="延期率 = 延期数 / 应处置数")
     average_handling_hours: float | None = strawberry.field(description="平均处置时长 (hours, closed cases)")
-    cases_by_class: list[ClassCount]
+    cases_by_class: list[ClassCount] = strawberry.field(
+        description="案卷数 per case class (kind, 小类), ascending; 部件 and 事件 classes of one code apart")
     cases_by_status: list[StatusCount]
     alerts_by_level: list[LevelCount]
     alerts_total: int
@@ -91,7 +94,8 @@ def _statistics(stats: RegionStats, children: list[RegionStatistics]) -> RegionS
         closing_rate=stats.closing_rate, closed_on_time_rate=stats.closed_on_time_rate,
         rework_rate=stats.rework_rate, extension_rate=stats.extension_rate,
         average_handling_hours=stats.average_handling_hours,
-        cases_by_class=[ClassCount(code=code, count=n) for code, n in sorted(stats.by_class.items()) if n],
+        cases_by_class=[ClassCount(kind=EVENT_KIND[kind.value], code=code, count=n)
+                        for (kind, code), n in sorted(stats.by_class.items()) if n],
         cases_by_status=[StatusCount(status=EVENT_STATUS[status.value], count=n)
                          for status, n in stats.by_status.items() if n],
         alerts_by_level=[LevelCount(level=ALERT_LEVEL[level.value], count=n)

@@ -298,7 +298,7 @@ STATS_QUERY = """query($r: String, $from: DateTime!, $to: DateTime!) {
 fragment Numbers on RegionStatistics {
   regionCode casesTotal toHandle handled handledOnTime toClose closed closedOnTime reworked extended
   handlingRate closedOnTimeRate reworkRate averageHandlingHours
-  casesByClass { code count } casesByStatus { status count } alertsByLevel { level count } }"""
+  casesByClass { kind code count } casesByStatus { status count } alertsByLevel { level count } }"""
 WINDOW = {"from": "2026-09-15T00:00:00+08:00", "to": "2026-10-31T23:59:59+08:00"}
 
 
@@ -317,7 +317,9 @@ def assert_matches_truth(node: dict[str, Any]) -> None:
     assert node["closedOnTimeRate"] == pytest.approx(truth["closed_on_time"] / truth["to_close"])
     assert node["reworkRate"] == pytest.approx(truth["reworked"] / truth["to_close"])
     assert node["averageHandlingHours"] == pytest.approx(truth["hours"] / truth["closed"])
-    assert {c["code"]: c["count"] for c in node["casesByClass"]} == truth["by_class"]
+    # keyed by (kind, code): 0102 污水井盖 and 0102 暴露垃圾 are two entries, never one sum
+    assert {(c["kind"], c["code"]): c["count"] for c in node["casesByClass"]} == truth["by_class"]
+    assert len(node["casesByClass"]) == len(truth["by_class"])
     assert {c["status"]: c["count"] for c in node["casesByStatus"]} == truth["by_status"]
     assert {c["level"]: c["count"] for c in node["alertsByLevel"]} == truth["alerts_by_level"]
 

@@ -38,6 +38,7 @@ from mocks.city import (
     BaseComponent,
     Inventory,
     anchor_from_date,
+    aqi_forecast,
     attributes,
     distance_m,
     reading_time,
@@ -193,54 +194,66 @@ def test_reporters_only_for_public_reports_and_hotline() -> None:
             assert case.reporter_name is None and case.reporter_phone is None
 
 
-# Thresholds of domain.md §5, restated here so the generator is checked against an independent reading.
+# The cited thresholds (schema/thresholds.toml), restated here so the generator is checked against an independent
+# reading: GB 50974/GB 55036 (hydrant mains ≥ 0.14 MPa, ≥ 0.10 MPa in a fire), GB 5749-2022 (turbidity ≤ 1 NTU,
+# pH 6.5–8.5, free chlorine 出厂 0.3–2 mg/L, 末梢 ≥ 0.05 mg/L), GB 51222/GB 50014 (a lane's ponding ≤ 15 cm), and
+# 重污染天气预警 from the forecast daily-mean AQI (domain.md §5).
+def heavy_pollution_level(days: list[float]) -> tuple[str, float] | None:
+    runs: list[list[float]] = []
+    current: list[float] = []
+    for aqi in [*days, 0.0]:
+        if aqi > 200:
+            current.append(aqi)
+        elif current:
+            runs.append(current)
+            current = []
+    if any(d >= 500 for d in days):
+        return "RED", 500.0
+    for level, length, severe in (("RED", 4, 2), ("ORANGE", 3, 1)):
+        if any(len(run) >= length and sum(a > 300 for a in run) >= severe for run in runs):
+            return level, 300.0
+    longest = max((len(run) for run in runs), default=0)
+    return ("YELLOW", 200.0) if longest >= 2 else ("BLUE", 200.0) if longest == 1 else None
+
+
 def expected_alerts(inventory: Inventory) -> set[tuple[str, str, float, str, float]]:
     """(component id, metric, value, level, threshold) of every reading beyond a threshold."""
     out: set[tuple[str, str, float, str, float]] = set()
 
-    def band(value: float, bands: list[tuple[float, str]], beyond: Callable[[float, float], bool]) -> None:
-        hits = [(limit, level) for limit, level in bands if beyond(value, limit)]
+    def check(metric: str, value: float, broken: list[tuple[bool, float, str]]) -> None:
+        hits = [(limit, level) for is_broken, limit, level in broken if is_broken]
         if hits:
-            out.add((component.id, metric, value, hits[-1][1], hits[-1][0]))
-
-    def lower(value: float, limit: float) -> bool:
-        return value < limit
-
-    def higher(value: float, limit: float) -> bool:
-        return value > limit
+            limit, level = min(hits, key=lambda hit: ("RED", "ORANGE", "YELLOW", "BLUE").index(hit[1]))
+            out.add((component.id, metric, value, level, limit))
 
     component: BaseComponent
     for component in inventory.by_id.values():
         readings = attributes(component, inventory.anchor)
         code = component.class_code
         if code in ("0113", "2141"):
-            metric = "pressure"
-            band(readings["pressure_mpa"], [(0.20, "BLUE"), (0.17, "YELLOW"), (0.14, "ORANGE"), (0.10, "RED")],
-                 lower)
+            p = readings["pressure_mpa"]
+            check("pressure", p, [(p < 0.14, 0.14, "ORANGE"), (p < 0.10, 0.10, "RED")])
         elif code == "2142":
-            metric = "turbidity"
-            band(readings["turbidity_ntu"], [(1.0, "BLUE"), (1.5, "YELLOW"), (2.0, "ORANGE"), (3.0, "RED")],
-                 higher)
-            metric = "ph"
-            band(readings["ph"], [(6.5, "YELLOW"), (6.0, "ORANGE")], lower)
-            band(readings["ph"], [(8.5, "YELLOW"), (9.0, "ORANGE")], higher)
-            metric = "residual_chlorine"
-            band(readings["residual_chlorine_mgl"], [(0.05, "YELLOW"), (0.02, "ORANGE")], lower)
+            t, ph, cl = readings["turbidity_ntu"], readings["ph"], readings["residual_chlorine_mgl"]
+            check("turbidity", t, [(t > 1.0, 1.0, "YELLOW")])
+            check("ph", ph, [(ph < 6.5, 6.5, "YELLOW"), (ph > 8.5, 8.5, "YELLOW")])
+            if readings["sampling_point"] == "出厂":
+                check("residual_chlorine", cl, [(cl < 0.3, 0.3, "YELLOW"), (cl > 2.0, 2.0, "YELLOW")])
+            else:
+                check("residual_chlorine", cl, [(cl < 0.05, 0.05, "YELLOW")])
         elif code == "2143":
-            metric = "ponding_depth"
-            band(readings["ponding_depth_cm"], [(15.0, "YELLOW"), (30.0, "ORANGE")],
-                 lambda value, limit: value >= limit)
+            d = readings["ponding_depth_cm"]
+            check("ponding_depth", d, [(d > 15.0, 15.0, "YELLOW")])
         elif code == "0308":
-            metric = "aqi"
-            band(readings["aqi"], [(150.0, "BLUE"), (200.0, "YELLOW"), (300.0, "ORANGE")], higher)
-        elif code == "0602":
-            metric = "pm10"
-            band(readings["pm10"], [(150.0, "BLUE"), (200.0, "YELLOW"), (250.0, "ORANGE")], higher)
+            forecast = aqi_forecast(component.seed)
+            warning = heavy_pollution_level(forecast)
+            if warning is not None:
+                out.add((component.id, "aqi", max(forecast), warning[0], warning[1]))
     return out
 
 
 UNITS = {"pressure": "MPa", "turbidity": "NTU", "ph": "pH", "residual_chlorine": "mg/L", "ponding_depth": "cm",
-         "aqi": "AQI", "pm10": "µg/m³"}
+         "aqi": "AQI"}
 
 
 def test_alerts_follow_the_readings() -> None:
@@ -392,8 +405,17 @@ EVENT_FILTERS: dict[str, tuple[EventQuery, dict[str, str], Callable[[Case], bool
                 lambda c: c.region_code == "370812"),
     "grid": (EventQuery(grid_code=SAMPLE.grid_code), {"wgbm": SAMPLE.grid_code},
              lambda c: c.grid_code == SAMPLE.grid_code),
-    "classes": (EventQuery(class_codes=("0101", "0102", "0505")), {"xlbm": "0101,0102,0505"},
-                lambda c: c.class_code in ("0101", "0102", "0505")),
+    "classes": (EventQuery(classes=((EventKind.EVENT, "0505"), (EventKind.COMPONENT, "0102"),
+                                    (EventKind.COMPONENT, "0101"))),
+                {"bjxlbm": "0101,0102", "sjxlbm": "0505"},
+                lambda c: (c.kind, c.class_code) in {("COMPONENT", "0101"), ("COMPONENT", "0102"), ("EVENT", "0505")}),
+    # 0102 is 污水井盖 as a 部件 and 暴露垃圾 as an 事件: asking for one kind must not bring the other.
+    "event class sharing a component code": (
+        EventQuery(classes=((EventKind.EVENT, "0102"),)), {"sjxlbm": "0102"},
+        lambda c: (c.kind, c.class_code) == ("EVENT", "0102")),
+    "component class sharing an event code": (
+        EventQuery(classes=((EventKind.COMPONENT, "0102"),)), {"bjxlbm": "0102"},
+        lambda c: (c.kind, c.class_code) == ("COMPONENT", "0102")),
     "statuses": (EventQuery(statuses=(EventStatus.IN_PROGRESS, EventStatus.VOIDED)), {"ajzt": "处理中,作废"},
                  lambda c: c.status in ("IN_PROGRESS", "VOIDED")),
     "sources": (EventQuery(sources=(EventSource.HOTLINE_12345, EventSource.SENSOR)), {"wtly": "12345热线,传感器"},
@@ -427,7 +449,8 @@ async def test_each_event_filter_is_pushed_down(name: str) -> None:
 
 async def test_all_event_filters_together() -> None:
     query = EventQuery(
-        region_codes=(SAMPLE.region_code,), grid_code=SAMPLE.grid_code, class_codes=(SAMPLE.class_code,),
+        region_codes=(SAMPLE.region_code,), grid_code=SAMPLE.grid_code,
+        classes=((EventKind(SAMPLE.kind), SAMPLE.class_code),),
         statuses=(EventStatus(SAMPLE.status),), sources=(EventSource.HOTLINE_12345,),
         component_ids=(SAMPLE.component_id or "",), reported_from=SAMPLE.reported_at,
         reported_to=SAMPLE.reported_at, bbox=BOX, near=CIRCLE,
@@ -435,7 +458,7 @@ async def test_all_event_filters_together() -> None:
     async with connected() as connector:
         page, calls = await logged_calls(SHARED_APP, lambda: connector.search_events(query, None, 10))
     assert SAMPLE.id in [record.id for record in page.items]
-    assert set(query_of(calls[0])) == {"sqbm", "wgbm", "xlbm", "ajzt", "wtly", "bjbsm", "sbsjq", "sbsjz", "bbox",
+    assert set(query_of(calls[0])) == {"sqbm", "wgbm", "bjxlbm", "ajzt", "wtly", "bjbsm", "sbsjq", "sbsjz", "bbox",
                                        "near", "pageNo", "pageSize"}
 
 
@@ -549,6 +572,9 @@ async def test_dialect_rows_look_like_the_department() -> None:
     ("/api/cases", {"sqbm": "3708"}),
     ("/api/cases", {"wgbm": "370811"}),
     ("/api/cases", {"xlbm": "01"}),
+    ("/api/cases", {"bjxlbm": "01"}),
+    ("/api/cases", {"sjxlbm": "0102,x"}),
+    ("/api/cases", {"ajlx": "案件"}),
     ("/api/cases", {"bjbsm": "123"}),
     ("/api/cases", {"sbsjq": "2026-10-01T08:00:00+08:00"}),
     ("/api/cases", {"bbox": "116.5,35.4,116.6"}),
@@ -584,8 +610,8 @@ async def test_openapi_document_describes_the_real_responses() -> None:
         assert set(schemas[name]["properties"]) == set(schemas[name]["required"]) == set(row), name
     assert batch["rows"] == [case_row]
     case_params = {p["name"] for p in document["paths"]["/api/cases"]["get"]["parameters"]}
-    assert case_params == {"sqbm", "wgbm", "xlbm", "ajzt", "wtly", "bjbsm", "sbsjq", "sbsjz", "bbox", "near",
-                           "pageNo", "pageSize"}
+    assert case_params == {"sqbm", "wgbm", "xlbm", "ajlx", "bjxlbm", "sjxlbm", "ajzt", "wtly", "bjbsm", "sbsjq",
+                           "sbsjz", "bbox", "near", "pageNo", "pageSize"}
     alarm_params = {p["name"] for p in document["paths"]["/api/alarms"]["get"]["parameters"]}
     assert alarm_params == {"sqbm", "bjbsm", "bjjb", "jczb", "bjsjq", "bjsjz", "pageNo", "pageSize"}
     enums = {key: set(spec["enum"]) for key, spec in schemas["Case"]["properties"].items() if "enum" in spec}

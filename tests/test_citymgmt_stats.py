@@ -7,7 +7,8 @@ counting shows up as a mismatch:
 - 应处置 = status in {DISPATCHED, IN_PROGRESS, VERIFYING, CLOSED, SUPERVISED}; 已处置 = status VERIFYING or CLOSED;
   按期处置 = 已处置 and handled_at <= deadline; 应结案 = 应处置 plus REGISTERED; 结案 = CLOSED;
   按期结案 = CLOSED and closed_at <= deadline; 返工 = 应结案 with rework_count >= 1; 延期 = 应处置 and extended;
-  handling hours = sum over CLOSED of closed_at - reported_at.
+  handling hours = sum over CLOSED of closed_at - reported_at;
+- cases by class are keyed by (kind, 小类): the 部件 and 事件 catalogues reuse numbers (0102 污水井盖 / 暴露垃圾).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 
 from connectors.base import Connector
 from connectors.citymgmt import CityManagementConnector
-from connectors.records import AlertLevel, EventStatus, RegionStats, common_region, merge_region_stats
+from connectors.records import AlertLevel, EventKind, EventStatus, RegionStats, common_region, merge_region_stats
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from mocks.city import DISTRICTS, Inventory, anchor_from_date
 from mocks.citymgmt import create_app
@@ -48,6 +49,7 @@ TO_CLOSE = TO_HANDLE | {"REGISTERED"}
 STATUS_WORDS = {"待受理": "PENDING_ACCEPTANCE", "立案未移交": "REGISTERED", "立案派遣": "DISPATCHED",
                 "处理中": "IN_PROGRESS", "核查结案": "VERIFYING", "结案": "CLOSED", "作废": "VOIDED",
                 "缓办": "POSTPONED", "督查": "SUPERVISED"}
+KIND_WORDS = {"部件": "COMPONENT", "事件": "EVENT"}
 LEVEL_WORDS = {"一级": "RED", "二级": "ORANGE", "三级": "YELLOW", "四级": "BLUE"}
 COUNT_KEYS = {"ajzs": "cases_total", "yczs": "to_handle", "czs": "handled", "aqczs": "handled_on_time",
               "yjas": "to_close", "jas": "closed", "aqjas": "closed_on_time", "fgs": "reworked", "yqs": "extended"}
@@ -80,7 +82,7 @@ def expected(region: str, start: datetime | None, end: datetime | None) -> dict[
         "reworked": sum(c.status in TO_CLOSE and c.rework_count > 0 for c in cases),
         "extended": sum(c.status in TO_HANDLE and c.extended for c in cases),
         "hours": sum((c.closed_at - c.reported_at).total_seconds() for c in closed if c.closed_at) / 3600,
-        "by_class": dict(Counter(c.class_code for c in cases)),
+        "by_class": dict(Counter((c.kind, c.class_code) for c in cases)),
         "by_status": dict(Counter(c.status for c in cases)),
         "alerts_by_level": dict(Counter(a.level for a in alerts)),
     }
@@ -93,7 +95,7 @@ def from_record(stats: RegionStats) -> dict[str, Any]:
         "region_code": stats.region_code,
         **{name: getattr(stats, name) for name in COUNT_KEYS.values()},
         "hours": stats.handling_hours_sum,
-        "by_class": {code: n for code, n in stats.by_class.items() if n},
+        "by_class": {(kind.value, code): n for (kind, code), n in stats.by_class.items() if n},
         "by_status": {status.value: n for status, n in stats.by_status.items() if n},
         "alerts_by_level": {level.value: n for level, n in stats.alerts_by_level.items() if n},
     }
@@ -105,7 +107,7 @@ def from_row(row: dict[str, Any]) -> dict[str, Any]:
         "region_code": row["sqbm"],
         **{name: row[key] for key, name in COUNT_KEYS.items()},
         "hours": row["czsc"],
-        "by_class": {entry["xlbm"]: entry["sl"] for entry in row["ajlb"]},
+        "by_class": {(KIND_WORDS[entry["ajlx"]], entry["xlbm"]): entry["sl"] for entry in row["ajlb"]},
         "by_status": {STATUS_WORDS[entry["ajzt"]]: entry["sl"] for entry in row["ajzt"]},
         "alerts_by_level": {LEVEL_WORDS[entry["bjjb"]]: entry["sl"] for entry in row["bjjb"]},
     }
@@ -234,6 +236,8 @@ async def test_endpoint_without_parameters_covers_every_district_and_all_time() 
         assert 0 < truth["closed_on_time"] < truth["closed"] < truth["to_close"]
         assert truth["reworked"] > 0 and truth["extended"] > 0
         assert len(truth["alerts_by_level"]) >= 3
+        # both kinds of a shared code occur, so adding them up would show
+        assert truth["by_class"][("COMPONENT", "0102")] and truth["by_class"][("EVENT", "0102")]
 
 
 async def test_window_bounds_are_inclusive() -> None:
@@ -279,13 +283,14 @@ async def test_openapi_documents_the_stats_endpoint() -> None:
     schemas = document["components"]["schemas"]
     stats_row = schemas["StatsRow"]
     assert set(stats_row["properties"]) == set(stats_row["required"]) == set(row)
-    for key, item_key in (("ajlb", "xlbm"), ("ajzt", "ajzt"), ("bjjb", "bjjb")):
+    for key, item_keys in (("ajlb", {"ajlx", "xlbm"}), ("ajzt", {"ajzt"}), ("bjjb", {"bjjb"})):
         items = stats_row["properties"][key]["items"]
-        assert set(items["required"]) == {item_key, "sl"}
+        assert set(items["required"]) == {*item_keys, "sl"}
         for entry in row[key]:
-            assert set(entry) == {item_key, "sl"}
-            allowed = items["properties"][item_key].get("enum")
-            assert allowed is None or entry[item_key] in allowed
+            assert set(entry) == {*item_keys, "sl"}
+            for item_key in item_keys:
+                allowed = items["properties"][item_key].get("enum")
+                assert allowed is None or entry[item_key] in allowed
     assert {"czwcsj", "fgcs", "sfyq"} <= set(schemas["Case"]["required"]) & set(case_row)
 
 
@@ -384,7 +389,8 @@ async def test_faults_become_upstream_errors() -> None:
 
 
 GOOD_STATS_ROW = {"sqbm": "370811", "ajzs": 3, "yczs": 2, "czs": 1, "aqczs": 1, "yjas": 2, "jas": 1, "aqjas": 1,
-                  "fgs": 0, "yqs": 0, "czsc": 1.5, "ajlb": [{"xlbm": "0101", "sl": 3}],
+                  "fgs": 0, "yqs": 0, "czsc": 1.5,
+                  "ajlb": [{"ajlx": "部件", "xlbm": "0102", "sl": 2}, {"ajlx": "事件", "xlbm": "0102", "sl": 1}],
                   "ajzt": [{"ajzt": "结案", "sl": 1}, {"ajzt": "处理中", "sl": 2}], "bjjb": [{"bjjb": "二级", "sl": 4}]}
 
 
@@ -399,7 +405,7 @@ async def test_scripted_good_row_maps_every_field() -> None:
     await connector.aclose()
     assert (stats.region_code, stats.cases_total, stats.to_handle, stats.handled, stats.to_close, stats.closed,
             stats.handling_hours_sum) == ("370811", 3, 2, 1, 2, 1, 1.5)
-    assert stats.by_class == {"0101": 3}
+    assert stats.by_class == {(EventKind.COMPONENT, "0102"): 2, (EventKind.EVENT, "0102"): 1}
     assert stats.by_status[EventStatus.CLOSED] == 1 and stats.by_status[EventStatus.IN_PROGRESS] == 2
     assert sum(stats.by_status.values()) == 3
     assert stats.alerts_by_level == {**dict.fromkeys(AlertLevel, 0), AlertLevel.ORANGE: 4}
@@ -414,7 +420,10 @@ async def test_scripted_good_row_maps_every_field() -> None:
     [{**GOOD_STATS_ROW, "czsc": "1.5"}],
     [{**GOOD_STATS_ROW, "ajzt": [{"ajzt": "已办结", "sl": 1}]}],
     [{**GOOD_STATS_ROW, "bjjb": [{"bjjb": "红色", "sl": 1}]}],
-    [{**GOOD_STATS_ROW, "ajlb": [{"xlbm": "01", "sl": 1}]}],
+    [{**GOOD_STATS_ROW, "ajlb": [{"ajlx": "部件", "xlbm": "01", "sl": 1}]}],
+    # a count without its catalogue cannot be told apart between 0102 污水井盖 and 0102 暴露垃圾
+    [{**GOOD_STATS_ROW, "ajlb": [{"xlbm": "0102", "sl": 1}]}],
+    [{**GOOD_STATS_ROW, "ajlb": [{"ajlx": "案件", "xlbm": "0102", "sl": 1}]}],
     [{**GOOD_STATS_ROW, "ajlb": {"0101": 3}}],
     [{k: v for k, v in GOOD_STATS_ROW.items() if k != "yqs"}],
 ])

@@ -23,6 +23,7 @@ from mocks.city import (
     attributes,
     distance_m,
     organizations,
+    primary_pollutants,
     reading_time,
 )
 from mocks.control import MockControl
@@ -116,7 +117,8 @@ def assert_matches_inventory(record: ComponentRecord, hours: int) -> None:
     assert record.attributes["reading_at"].utcoffset() == UTC_PLUS_8
     latest_at = reading_time(truth, INVENTORY.anchor)
     assert record.attributes["hourly"] == [
-        {"at": latest_at - timedelta(hours=h), **air_quality(truth.seed, h)} for h in range(hours)
+        {"at": latest_at - timedelta(hours=h), **air_quality(truth.seed, h),
+         "primary_pollutants": list(primary_pollutants(air_quality(truth.seed, h)))} for h in range(hours)
     ]
 
 

@@ -227,7 +227,7 @@ async def test_alerts_and_component_events(gateway: httpx.AsyncClient) -> None:
     alerts = body["data"]["alerts"]["nodes"]
     assert alerts and all(a["level"] in ("RED", "ORANGE") for a in alerts)
     assert all(a["component"]["department"] == a["department"] for a in alerts)
-    events = await graphql(gateway, """{ events(filter: {classCodes: ["0101"]}, first: 1) {
+    events = await graphql(gateway, """{ events(filter: {classes: [{kind: COMPONENT, code: "0101"}]}, first: 1) {
         nodes { componentId component { id events { id componentId } } } } }""")
     node = events["data"]["events"]["nodes"][0]
     assert node["componentId"] in [e["componentId"] for e in node["component"]["events"]]

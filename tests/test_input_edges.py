@@ -216,8 +216,8 @@ async def test_filter_times_outside_the_accepted_range_never_reach_the_departmen
 @pytest.mark.parametrize(("query", "variables", "argument"), [
     ("query($c: [String!]) { components(filter: {classCodes: $c}) { totalCount } }", {"c": ["0113"] * 100_000},
      "classCodes"),
-    ("query($c: [String!]) { events(filter: {classCodes: $c}) { totalCount } }", {"c": ["0102"] * 501},
-     "classCodes"),
+    ("query($c: [CaseClassInput!]) { events(filter: {classes: $c}) { totalCount } }",
+     {"c": [{"kind": "EVENT", "code": "0102"}] * 501}, "classes"),
     ('{ components(filter: {classCodes: ["0113", "0113"]}) { totalCount } }', None, "classCodes"),
     ("{ components(filter: {status: [INTACT, INTACT]}) { totalCount } }", None, "status"),
     ("{ events(filter: {source: [HOTLINE_12345, HOTLINE_12345]}) { totalCount } }", None, "source"),

@@ -83,6 +83,8 @@ def test_the_trace_page_shows_each_department_and_the_failure(served_gateway: Lo
                 assert section.locator(".row.span").count() >= 2  # the department fetch and its HTTP call
                 bar_width = section.locator(".row.span .bar").first.evaluate("e => e.getBoundingClientRect().width")
                 assert bar_width > 0
+                wall = section.locator("h3 [data-wall-ms]").get_attribute("data-wall-ms")  # calls' union, not sum
+                assert wall is not None and float(wall) > 0
                 errors = section.locator(".row.error")
                 if department == "water":
                     assert "failed-department" in (section.get_attribute("class") or "")

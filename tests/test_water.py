@@ -108,7 +108,10 @@ async def walk(
 # --- record mapping -----------------------------------------------------------------------------------------
 def expected_attributes(component: BaseComponent) -> dict[str, Any]:
     truth = attributes(component, INVENTORY.anchor)
-    return {name: truth[name] for name in ATTRIBUTE_FIELDS[TYPE_BY_CLASS[component.class_code]]}
+    names = ATTRIBUTE_FIELDS[TYPE_BY_CLASS[component.class_code]]
+    if component.class_code == "2142":  # where the sample was taken decides its chlorine limits (GB 5749-2022)
+        names = (*names, "sampling_point")
+    return {name: truth[name] for name in names}
 
 
 def assert_matches_truth(record: ComponentRecord, truth: BaseComponent) -> None:

@@ -3,6 +3,11 @@
 Resume positions: an absolute offset for page/size and offset/limit listings; for cursor and link-header listings,
 the page's cursor (or URL) plus how many of its items were already seen, because the department can only resume at a
 page boundary while the gateway may stop inside a page.
+
+A filter the spec binds to no request parameter (a department API without an area filter, say) is applied here to
+the mapped records instead (``GatewayFilter``): the connector reads every record matching the bound filters — at most
+``spec.gateway_filter_max_records``, else the department is skipped for that query (``DepartmentSkipped``) — never an
+error for the whole query. Resume positions are then offsets into the filtered list.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import jmespath
 import orjson
 
 from connectors.base import Connector
+from connectors.geo import haversine_m
 from connectors.http import parse_json, send, translating
 from connectors.records import ComponentQuery, ComponentRecord, SearchPage
 from connectors.spec import crs
@@ -40,6 +46,49 @@ from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInp
 from schema.codes import is_component_id
 
 MAX_SHOWN_VALUE = 80  # characters of a department's value quoted in an error's detail
+PARALLEL_FILTER_PAGES = 4  # pages fetched at once while reading records for a gateway-applied filter
+FILTERS = ("region_codes", "class_codes", "grid_code", "statuses", "bbox", "near")  # ComponentQuery's filters
+
+
+class DepartmentSkipped(Exception):
+    """The department cannot serve this query within the gateway's bounds; the others answer without it and the
+    response names it in ``extensions.skipped``."""
+
+    def __init__(self, department: str, reason: str) -> None:
+        super().__init__(f"{department}: {reason}")
+        self.department = department
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayFilter:
+    """The filters of a query the department cannot take, applied to mapped records (``None``: no constraint)."""
+
+    query: ComponentQuery
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name in FILTERS if getattr(self.query, name) is not None]
+
+    def __call__(self, record: ComponentRecord) -> bool:
+        return matches(self.query, record)
+
+
+def matches(query: ComponentQuery, record: ComponentRecord) -> bool:
+    """Whether ``record`` satisfies every filter of ``query`` (WGS-84 positions; ``near`` by great-circle distance,
+    as the mock departments and the code connectors measure it)."""
+    if query.region_codes is not None and record.region_code not in query.region_codes:
+        return False
+    if query.class_codes is not None and record.class_code not in query.class_codes:
+        return False
+    if query.grid_code is not None and record.grid_code != query.grid_code:
+        return False
+    if query.statuses is not None and record.status not in query.statuses:
+        return False
+    if query.bbox is not None and not query.bbox.contains(record.lng, record.lat):
+        return False
+    near = query.near
+    return near is None or haversine_m(near.lng, near.lat, record.lng, record.lat) <= near.radius_m
 
 
 @dataclass(slots=True)
@@ -175,13 +224,60 @@ class SpecConnector(Connector):
 
     async def search_components(self, query: ComponentQuery, after: str | None, first: int,
                                 ) -> SearchPage[ComponentRecord]:
-        params = self.query_params(query)
+        planned = self.plan(query)
         pagination = self._search.pagination
-        if params is None:
+        if planned is None:
             return SearchPage(items=[], positions=[], total=0, has_more=False)
+        params, residual = planned
+        if residual is not None:
+            return await self._search_filtered(params, residual, _offset(self.department_id, after), first)
         if isinstance(pagination, (PagePagination, OffsetPagination)):
             return await self._search_by_offset(params, _offset(self.department_id, after), first)
         return await self._search_by_token(params, _decode(self.department_id, after), first)
+
+    async def _search_filtered(self, params: dict[str, Any], keep: GatewayFilter, offset: int, first: int,
+                               ) -> SearchPage[ComponentRecord]:
+        found = [record for record in self.to_records(await self.read_all(params, keep)) if keep(record)]
+        items = found[offset: offset + max(first, 0)]
+        return SearchPage(items=items, positions=[str(offset + i + 1) for i in range(len(items))], total=len(found),
+                          has_more=offset + len(items) < len(found))
+
+    async def read_all(self, params: dict[str, Any], keep: GatewayFilter) -> list[Any]:
+        """Every row matching ``params``, for a filter the gateway applies; ``DepartmentSkipped`` when that is more
+        than ``gateway_filter_max_records`` (by the department's total, or by what it actually sends)."""
+        limit = self.spec.gateway_filter_max_records
+        pagination = self._search.pagination
+        size = pagination.max_size
+        first = await self.fetch_page(params, None, size)
+        too_many = DepartmentSkipped(
+            self.department_id, f"its API cannot filter by {', '.join(keep.names)}, so the gateway would read more "
+                                f"than {limit} records to apply the filter; narrow the query (regionCode, classCodes)")
+        if first.total > limit:
+            raise too_many
+        rows = list(first.rows)
+        if isinstance(pagination, (PagePagination, OffsetPagination)):
+            gate = asyncio.Semaphore(PARALLEL_FILTER_PAGES)
+
+            async def page_at(offset: int) -> list[Any]:
+                async with gate:
+                    return (await self.fetch_page(params, None, size, offset)).rows
+
+            if first.rows:
+                pages = await asyncio.gather(*(page_at(offset) for offset in range(size, first.total, size)))
+                rows += [row for page in pages for row in page]
+        else:
+            token = first.next_token
+            while token is not None and first.rows:
+                if len(rows) >= limit:  # the department sends more than its total said
+                    raise too_many
+                page = await self.fetch_page(params, token, size)
+                if not page.rows:
+                    break
+                rows += page.rows
+                token = page.next_token
+        if len(rows) > limit:
+            raise too_many
+        return rows
 
     async def _search_by_offset(self, params: dict[str, Any], offset: int, first: int,
                                 ) -> SearchPage[ComponentRecord]:
@@ -252,7 +348,18 @@ class SpecConnector(Connector):
                 and component_id[:6] in self.regions)
 
     def query_params(self, query: ComponentQuery) -> dict[str, Any] | None:
-        """The query in the department's parameters; ``None`` when it cannot match anything here."""
+        """The department's parameters for the filters it can take; ``None`` when the query cannot match anything
+        here."""
+        planned = self.plan(query)
+        return planned[0] if planned is not None else None
+
+    def bound_filters(self) -> set[str]:
+        """The query filters the spec binds to a request parameter (pushed down to the department)."""
+        return {binding.source for binding in self._search.params.values() if isinstance(binding, QueryBinding)}
+
+    def plan(self, query: ComponentQuery) -> tuple[dict[str, Any], GatewayFilter | None] | None:
+        """The department's parameters and the filters the gateway applies itself (``None`` when there are none);
+        ``None`` when the query cannot match anything here."""
         regions = [r for r in (query.region_codes if query.region_codes is not None else self.regions)
                    if r in self.regions]
         classes = (sorted(self.component_classes) if query.class_codes is None
@@ -261,16 +368,17 @@ class SpecConnector(Connector):
             return None
         values: dict[str, Any] = {"region_codes": regions, "class_codes": classes, "grid_code": query.grid_code,
                                   "statuses": query.statuses, "bbox": query.bbox, "near": query.near}
-        bound = {binding.source for binding in self._search.params.values() if isinstance(binding, QueryBinding)}
+        bound = self.bound_filters()
         needed = {"grid_code", "statuses", "bbox", "near"} & {name for name, value in values.items()
                                                              if value is not None}
         if query.class_codes is not None and set(classes) != self.component_classes:
             needed.add("class_codes")
         if set(regions) != set(self.regions):
             needed.add("region_codes")
-        if needed - bound:
-            missing = ", ".join(sorted(needed - bound))
-            raise UserInputError(f"{self.department_id}: cannot filter by {missing}")
+        unbound = needed - bound
+        gateway_side: dict[str, Any] = {name: tuple(values[name]) if isinstance(values[name], list) else values[name]
+                                        for name in unbound}
+        residual = GatewayFilter(ComponentQuery(**gateway_side)) if unbound else None
         params: dict[str, Any] = {}
         for name, binding in self._search.params.items():
             if isinstance(binding, str):
@@ -279,7 +387,7 @@ class SpecConnector(Connector):
             rendered = self._render(binding, values[binding.source])
             if rendered is not None:
                 params[name] = rendered
-        return params
+        return params, residual
 
     def _render(self, binding: QueryBinding, value: Any) -> str | None:
         if value is None:

@@ -1,7 +1,8 @@
 """``yiwang connectors test``: run a spec against the live department without registering it — reach it,
 authenticate, fetch a sample, map every record field by field — and report what is wrong: expressions that match
 nothing, department fields nobody maps, invalid codes, coordinates outside the district, implausible values (a wrong
-unit), values the code tables do not know."""
+unit), values the code tables do not know — and how each query filter is served: pushed down to the department (and
+checked: a department that ignores a parameter returns records the filter excludes) or applied by the gateway."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.http import describe_failure
-from connectors.records import ComponentQuery
-from connectors.spec.connector import SpecConnector
+from connectors.records import BBox, ComponentQuery, ComponentRecord, Near
+from connectors.spec.connector import FILTERS, DepartmentSkipped, SpecConnector, matches
 from connectors.spec.units import implausible
 from gateway.exceptions import UpstreamError, YiwangError
 from schema.codes import is_component_id, is_grid_code
@@ -21,6 +22,21 @@ from schema.codes import is_component_id, is_grid_code
 logger = logging.getLogger("yiwang.registry")
 SAMPLE_SIZE = 50
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
+Bounds = tuple[float, float, float, float]  # WGS-84 min_lng, min_lat, max_lng, max_lat
+# Rough WGS-84 boxes of the prefectures (4 digits) and 直辖市 (2 digits) in use, padded by ~0.05°, for regions a spec
+# gives no district_bounds for: coarse, but a projected CRS in the wrong 3° zone moves points ~3° of longitude.
+REGION_BOUNDS: dict[str, Bounds] = {
+    "3708": (115.80, 34.35, 117.65, 36.00),  # 济宁市
+    "3702": (119.45, 35.50, 121.05, 37.20),  # 青岛市
+    "3205": (119.85, 30.70, 121.40, 32.10),  # 苏州市
+    "11": (115.35, 39.40, 117.55, 41.10),  # 北京市
+    "12": (116.65, 38.50, 118.10, 40.30),  # 天津市
+    "31": (120.80, 30.60, 122.30, 31.95),  # 上海市
+    "50": (105.25, 28.10, 110.25, 32.25),  # 重庆市
+}
+FILTER_BOX_DEGREES = 0.01  # half-width of the box around a sampled record used to check the bbox filter
+FILTER_NEAR_M = 500.0  # radius around a sampled record used to check the near filter
+FILTER_CHECK_SIZE = 50  # records asked for when checking a filter
 
 
 @dataclass
@@ -30,6 +46,7 @@ class Report:
     problems: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (kind, field, message) -> records
     examples: dict[tuple[str, str, str], str] = field(default_factory=dict)
     unmapped_fields: list[str] = field(default_factory=list)
+    filters: list[dict[str, Any]] = field(default_factory=list)  # {filter, served, detail}
     sampled: int = 0
 
     def problem(self, kind: str, name: str, message: str, example: Any = None) -> None:
@@ -54,6 +71,7 @@ class Report:
                              if (kind, name, message) in self.examples else {})}
                          for (kind, name, message), count in sorted(self.problems.items())],
             "unmapped_fields": self.unmapped_fields,
+            "filters": self.filters,
         }
 
 
@@ -107,7 +125,71 @@ async def dry_run(connector: SpecConnector, sample_size: int = SAMPLE_SIZE) -> R
     _check_unmapped_fields(connector, rows, report)
     if rows and spec.operations.get_components is not None:
         await _check_batch(connector, rows, report)
+    await _check_filters(connector, rows, report)
     return report
+
+
+def _sample_record(connector: SpecConnector, rows: list[dict[str, Any]]) -> ComponentRecord | None:
+    for row in rows:
+        try:
+            return connector.mapper.to_record(row)
+        except (ValueError, TypeError, KeyError):
+            continue
+    return None
+
+
+def _filter_query(name: str, record: ComponentRecord) -> ComponentQuery:
+    """A query with only filter ``name``, which ``record`` satisfies."""
+    if name == "region_codes":
+        return ComponentQuery(region_codes=(record.region_code,))
+    if name == "class_codes":
+        return ComponentQuery(class_codes=(record.class_code,))
+    if name == "grid_code":
+        return ComponentQuery(grid_code=record.grid_code)
+    if name == "statuses":
+        return ComponentQuery(statuses=(record.status,))
+    if name == "bbox":
+        d = FILTER_BOX_DEGREES
+        return ComponentQuery(bbox=BBox(record.lng - d, record.lat - d, record.lng + d, record.lat + d))
+    return ComponentQuery(near=Near(record.lng, record.lat, FILTER_NEAR_M))
+
+
+async def _check_filters(connector: SpecConnector, rows: list[dict[str, Any]], report: Report) -> None:
+    """How each filter of a component query is served, each tried once with a value a sampled record satisfies: a
+    pushed-down filter whose answer holds records the filter excludes is a binding the department ignores."""
+    bound = connector.bound_filters()
+    record = _sample_record(connector, rows)
+    limit = connector.spec.gateway_filter_max_records
+    params = connector.spec.operations.search_components.params
+    for name in FILTERS:
+        served = "pushed down" if name in bound else "applied by the gateway"
+        parameters = ", ".join(p for p, binding in params.items() if not isinstance(binding, str)
+                               and binding.source == name)
+        how = (f"request parameter {parameters}" if name in bound
+               else f"no binding: the gateway filters what the department returns (at most {limit} records a query)")
+        entry = {"filter": name, "served": served, "detail": how}
+        report.filters.append(entry)
+        if record is None:
+            report.step(f"filter {name}", True, f"{served}, {how}; not tried (no sampled record maps)")
+            continue
+        try:
+            page = await connector.search_components(_filter_query(name, record), None, FILTER_CHECK_SIZE)
+        except DepartmentSkipped as skipped:
+            entry["detail"] = f"{how}; warning: {skipped.reason}"
+            report.step(f"filter {name}", True, f"{served}, {entry['detail']} (the department is then left out "
+                                                f"of the answer, named in extensions.skipped)")
+            continue
+        except Exception as exc:
+            report.step(f"filter {name}", False, f"{served}: {failure_detail(connector.department_id, exc)}")
+            continue
+        query = _filter_query(name, record)
+        wrong = [item.id for item in page.items if not matches(query, item)]
+        if wrong:
+            report.problem("filter not applied", name, f"{how}: the department returned records the filter "
+                                                       f"excludes: does it ignore the parameter?", wrong[0])
+        report.step(f"filter {name}", not wrong,
+                    f"{served}, {how}; {len(page.items)} of {page.total} matching records checked"
+                    + (f", {len(wrong)} do not match" if wrong else ""))
 
 
 def _check_record(connector: SpecConnector, row: dict[str, Any], report: Report) -> None:
@@ -132,7 +214,8 @@ def _check_record(connector: SpecConnector, row: dict[str, Any], report: Report)
     if grid is not None and (not is_grid_code(grid) or (region and not grid.startswith(region))):
         report.problem("invalid code", "grid_code", "not a 15-digit 单元网格 code of the record's district", grid)
     if "lng" in values:
-        _check_location(spec.district_bounds.get(region or ""), values["lng"], values["lat"], record_id, report)
+        _check_location(spec.district_bounds, spec.regions if region not in spec.regions else [region],
+                        values["lng"], values["lat"], record_id, report)
     for compiled in connector.mapper.attributes:
         name = compiled.name.removeprefix("attributes.")
         value = values["attributes"].get(name)
@@ -143,16 +226,34 @@ def _check_record(connector: SpecConnector, row: dict[str, Any], report: Report)
                            f"{compiled.spec.unit or 'named by ' + str(compiled.spec.unit_path)} right?", record_id)
 
 
-def _check_location(bounds: tuple[float, float, float, float] | None, lng: float, lat: float, record_id: Any,
+def region_bounds(region: str) -> Bounds | None:
+    """The rough box of ``region``'s prefecture or 直辖市 from ``REGION_BOUNDS``, if the table has it."""
+    return REGION_BOUNDS.get(region[:4]) or REGION_BOUNDS.get(region[:2])
+
+
+def _inside(bounds: Bounds, lng: float, lat: float) -> bool:
+    return bounds[0] <= lng <= bounds[2] and bounds[1] <= lat <= bounds[3]
+
+
+def _check_location(district_bounds: dict[str, Bounds], regions: list[str], lng: float, lat: float, record_id: Any,
                     report: Report) -> None:
+    """Outside China; else outside every district box the spec declares for the record's district (all its regions
+    when the record's is not one of them); else, for regions without one, outside the prefecture's box."""
     point = f"{record_id}: ({lng:.6f}, {lat:.6f})"
-    min_lng, min_lat, max_lng, max_lat = CHINA_BOUNDS
-    if not (min_lng <= lng <= max_lng and min_lat <= lat <= max_lat):
+    if not _inside(CHINA_BOUNDS, lng, lat):
         report.problem("out-of-district coordinates", "location", "outside China after conversion: is crs right?",
                        point)
-    elif bounds is not None and not (bounds[0] <= lng <= bounds[2] and bounds[1] <= lat <= bounds[3]):
+        return
+    declared = [district_bounds[r] for r in regions if r in district_bounds]
+    if declared:
+        if not any(_inside(bounds, lng, lat) for bounds in declared):
+            report.problem("out-of-district coordinates", "location",
+                           "outside the record's district after conversion: is crs right?", point)
+        return
+    known = [bounds for bounds in map(region_bounds, regions) if bounds is not None]
+    if known and not any(_inside(bounds, lng, lat) for bounds in known):
         report.problem("out-of-district coordinates", "location",
-                       "outside the record's district after conversion: is crs right?", point)
+                       "outside the city of the spec's regions after conversion: is crs right?", point)
 
 
 def _check_unmatched_paths(connector: SpecConnector, rows: list[dict[str, Any]], report: Report) -> None:

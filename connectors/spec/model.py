@@ -7,6 +7,7 @@ Expressions that pick values out of the department's answers are JMESPath (https
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -15,15 +16,20 @@ import jmespath
 import orjson
 import yaml
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from connectors.records import ComponentStatus
-from connectors.spec.crs import check_crs
-from connectors.spec.units import conversion_factor, target_unit
+from connectors.spec.crs import check_crs, coverage_problem
+from connectors.spec.problems import SpecInvalid, SpecProblem, SpecRuleError, explain
+from connectors.spec.units import DIMENSIONS, conversion_factor, suffix_help, target_unit
 from schema.codes import load_catalogue
 
 DEPARTMENT_ID_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 QUERY_FIELDS = ("region_codes", "class_codes", "grid_code", "statuses", "bbox", "near")
+STATUSES = ", ".join(s.value for s in ComponentStatus)
+UNITS_TEXT = "; ".join(f"{dimension.replace('_', ' ')}: {', '.join(units)}" for dimension, units in DIMENSIONS.items())
+GATEWAY_FILTER_MAX_RECORDS = 2000  # records the gateway may read to apply filters a department cannot take
+GATEWAY_FILTER_MAX_RECORDS_CAP = 10_000
 
 
 class Strict(BaseModel):
@@ -34,7 +40,8 @@ def _jmespath(value: str) -> str:
     try:
         jmespath.compile(value)
     except JMESPathError as exc:
-        raise ValueError(f"not a valid JMESPath expression {value!r}: {exc}") from exc
+        reason = str(exc).splitlines()[0].removesuffix(", for expression:")
+        raise ValueError(f"{value!r} is not a valid JMESPath expression (https://jmespath.org): {reason}") from exc
     return value
 
 
@@ -70,7 +77,8 @@ class QueryBinding(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     source: Literal["region_codes", "class_codes", "grid_code", "statuses", "bbox", "near"] = Field(alias="from")
     join: str = Field(",", description="Separator of list values")
-    values: dict[str, str] | None = Field(None, description="For statuses: gateway status → department value")
+    values: dict[str, str] | None = Field(None, description=(
+        f"For statuses (required there): gateway status → department value, for every status: {STATUSES}"))
     format: str | None = Field(None, description=(
         "For bbox ({min_lng},{min_lat},{max_lng},{max_lat}) and near ({lng},{lat},{radius_m}), in the department's "
         "coordinate system"))
@@ -78,11 +86,13 @@ class QueryBinding(Strict):
     @model_validator(mode="after")
     def _complete(self) -> QueryBinding:
         if self.source in ("bbox", "near") and not self.format:
-            raise ValueError(f"a {self.source} parameter needs a format")
+            example = "{min_lng},{min_lat},{max_lng},{max_lat}" if self.source == "bbox" else "{lng},{lat},{radius_m}"
+            raise SpecRuleError("format", f"a {self.source} parameter needs a format, e.g. format: \"{example}\"")
         if self.source == "statuses":
             missing = [s.value for s in ComponentStatus if s.value not in (self.values or {})]
             if missing:
-                raise ValueError(f"statuses values must map every status; missing {missing}")
+                raise SpecRuleError("values", f"every gateway status must be mapped to the department's value; "
+                                              f"add {', '.join(missing)} (all of {STATUSES})")
         return self
 
 
@@ -143,7 +153,8 @@ class SearchOperation(Answer):
     @model_validator(mode="after")
     def _has_total(self) -> SearchOperation:
         if (self.total is None) == (self.total_header is None):
-            raise ValueError("give exactly one of total (an expression) and total_header")
+            raise ValueError("give exactly one of total (a JMESPath expression for the count of all matches) and "
+                             "total_header (the response header with it)")
         if self.total is not None:
             _jmespath(self.total)
         if isinstance(self.pagination, CursorPagination):
@@ -180,8 +191,11 @@ class FieldMap(Strict):
     path: Expression | None = Field(None, description="Where the value is")
     const: Any = Field(None, description="A constant instead of a path")
     type: Literal["string", "integer", "number", "boolean", "datetime", "date", "json"] | None = None
-    unit: str | None = Field(None, description="The department's unit (converted to the attribute's)")
-    unit_path: Expression | None = Field(None, description="Where the record names its unit, if it does")
+    unit: str | None = Field(None, description=(
+        "The department's unit, converted to the unit the attribute's name ends in. Accepted, by dimension (litres "
+        "are L, percent %, per mille ‰, a plain fraction ratio; ³ may be written 3 and μ as u): " + UNITS_TEXT))
+    unit_path: Expression | None = Field(None, description=(
+        "Where the record names its unit, if it does (one of the units accepted for unit)"))
     values: dict[str, str] | None = Field(None, description="Department value → gateway value")
     timezone: str | None = Field(None, description="For naive times, e.g. +08:00")
     format: str | None = Field(None, description="strptime format of a time, if not ISO 8601")
@@ -190,16 +204,26 @@ class FieldMap(Strict):
     @model_validator(mode="after")
     def _one_source(self) -> FieldMap:
         if (self.path is None) == (self.const is None):
-            raise ValueError("give exactly one of path and const")
-        for expression in (self.path, self.unit_path):
+            raise ValueError("give exactly one of path (where the value is) and const (a fixed value)")
+        for name, expression in (("path", self.path), ("unit_path", self.unit_path)):
             if expression is not None:
-                _jmespath(expression)
+                _keyed(name, _jmespath, expression)
         if self.timezone is not None and not re.fullmatch(r"[+-][0-9]{2}:[0-9]{2}", self.timezone):
-            raise ValueError("timezone must look like +08:00")
+            raise SpecRuleError("timezone", f"write the offset like +08:00, not {self.timezone!r}")
         return self
 
 
 Field_ = FieldMap | str  # a bare string is a path
+
+
+def _keyed(key: str, check: Any, *values: Any) -> Any:
+    """``check(*values)``, its ValueError raised as a SpecRuleError at ``key``."""
+    try:
+        return check(*values)
+    except SpecRuleError as exc:
+        raise SpecRuleError(f"{key}.{exc.key}", str(exc)) from exc
+    except ValueError as exc:
+        raise SpecRuleError(key, str(exc)) from exc
 
 
 class Location(Strict):
@@ -222,7 +246,8 @@ class ComponentMapping(Strict):
     id: Field_
     class_code: Field_
     name: Field_
-    status: FieldMap
+    status: FieldMap = Field(description=(
+        f"The record's status; values must map every department value to one of {STATUSES}"))
     region_code: Field_
     grid_code: Field_
     location: Location
@@ -230,30 +255,35 @@ class ComponentMapping(Strict):
     department_name: Field_ | None = None
     owner: OrganizationMap | None = None
     maintainer: OrganizationMap | None = None
-    attributes: dict[str, Field_] = Field(default_factory=dict)
+    attributes: dict[str, Field_] = Field(default_factory=dict, description=(
+        "Class-specific values by attribute name. An attribute with a unit or unit_path must end in the suffix of the "
+        "unit the gateway serves it in: " + suffix_help()
+        + "; pm25, pm10, so2, no2, o3 are in μg/m³ and co in mg/m³"))
 
     @model_validator(mode="after")
     def _valid(self) -> ComponentMapping:
-        for value in (self.id, self.class_code, self.name, self.region_code, self.grid_code):
+        for key in ("id", "class_code", "name", "region_code", "grid_code"):
+            value = getattr(self, key)
             if isinstance(value, str):
-                _jmespath(value)
-        unknown = set((self.status.values or {}).values()) - {s.value for s in ComponentStatus}
-        if not self.status.values or unknown:
-            raise ValueError(f"status.values must map department values to {[s.value for s in ComponentStatus]}")
+                _keyed(key, _jmespath, value)
+        unknown = sorted(set((self.status.values or {}).values()) - {s.value for s in ComponentStatus})
+        if not self.status.values:
+            raise SpecRuleError("status.values", f"map each department status value to one of {STATUSES}, e.g. "
+                                                 f"values: {{ZC: INTACT, SH: DAMAGED}}")
+        if unknown:
+            raise SpecRuleError("status.values", f"{', '.join(unknown)} is not a gateway status: map department "
+                                                 f"values to {STATUSES}")
         for name, mapped in self.attributes.items():
             if isinstance(mapped, str):
-                _jmespath(mapped)
+                _keyed(f"attributes.{name}", _jmespath, mapped)
                 continue
             if mapped.unit is not None or mapped.unit_path is not None:
                 target = target_unit(name)
                 if target is None:
-                    raise ValueError(f"attribute {name!r} has a unit but its name does not say the gateway's unit "
-                                     f"(end it with _mpa, _kpa, _mm, _cm, _m, _lel, _yuan, _m3h, _db)")
+                    raise SpecRuleError(f"attributes.{name}", "has a unit but its name does not say the gateway's "
+                                                              f"unit: end it with one of {suffix_help()}")
                 if mapped.unit is not None:
-                    try:
-                        conversion_factor(mapped.unit, target)
-                    except ValueError as exc:
-                        raise ValueError(f"attribute {name!r}: {exc}") from exc
+                    _keyed(f"attributes.{name}.unit", conversion_factor, mapped.unit, target)
         return self
 
 
@@ -270,12 +300,23 @@ class ConnectorSpec(Strict):
     name: str = Field(min_length=1, description="Display name, e.g. 燃气 Gas")
     base_url: str = Field(description="http(s) URL of the department system; must match the gateway's allowlist")
     auth: Auth = Field(default_factory=NoAuth)
-    regions: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(min_length=1)
+    regions: list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]] = Field(min_length=1, description=(
+        "6-digit GB/T 2260 codes of the districts served, quoted; all must lie inside the registering principal's "
+        "scope"))
     district_bounds: dict[str, tuple[float, float, float, float]] = Field(default_factory=dict, description=(
         "WGS-84 min_lng, min_lat, max_lng, max_lat per district, to spot coordinates outside it"))
     component_classes: list[Annotated[str, Field(pattern=r"^[0-9]{4}$")]] = Field(min_length=1)
-    crs: str = Field("WGS84", description="The department's coordinate system")
+    crs: str = Field("WGS84", description=(
+        "The department's coordinate system: WGS84, CGCS2000, GCJ02, BD09 or EPSG:<code>. A projected system must "
+        "cover the district_bounds (CGCS2000 3-degree Gauss-Krüger: the central meridian nearest the district, e.g. "
+        "EPSG:4548 for 117°E)"))
     timeout_s: float = Field(5.0, gt=0, le=60)
+    gateway_filter_max_records: int = Field(
+        GATEWAY_FILTER_MAX_RECORDS, gt=0, le=GATEWAY_FILTER_MAX_RECORDS_CAP, description=(
+            "A filter with no binding in operations.search_components.params (say bbox, when the department's API "
+            "has no area filter) is applied by the gateway to the records the department returns: it reads every "
+            "record matching the bound filters, at most this many per query. When more would match, the department "
+            "is left out of that query's answer and named in the response's extensions.skipped"))
     cache: Cache = Field(default_factory=Cache)
     operations: Operations
     mapping: ComponentMapping
@@ -305,11 +346,17 @@ class ConnectorSpec(Strict):
 
     @model_validator(mode="after")
     def _bounds_for_served_regions(self) -> ConnectorSpec:
-        extra = set(self.district_bounds) - set(self.regions)
+        extra = sorted(set(self.district_bounds) - set(self.regions))
         if extra:
-            raise ValueError(f"district_bounds for districts not served: {sorted(extra)}")
+            raise SpecRuleError("district_bounds", f"{', '.join(extra)} is not in regions: add it there or remove "
+                                                   f"its bounds")
+        key, crs = ("mapping.location.crs", self.mapping.location.crs) if self.mapping.location.crs else ("crs",
+                                                                                                           self.crs)
         if self.mapping.location.crs is not None:
-            check_crs(self.mapping.location.crs)
+            _keyed(key, check_crs, crs)
+        problem = coverage_problem(crs, self.district_bounds)
+        if problem is not None:
+            raise SpecRuleError(key, problem)
         return self
 
     def secrets(self) -> dict[str, str]:
@@ -337,15 +384,24 @@ def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
     document[leaf] = value
 
 
+def validate_spec(data: Any) -> ConnectorSpec:
+    """A spec from a parsed document; ``SpecInvalid`` naming each bad key in words if it is not one."""
+    if not isinstance(data, dict):
+        raise SpecInvalid([SpecProblem("", "a spec is a mapping (key: value) at the top level")])
+    try:
+        return ConnectorSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecInvalid(explain(exc, data, spec_json_schema())) from None
+
+
 def parse_spec_text(text: str, *, filename: str = "spec") -> ConnectorSpec:
-    """A spec from YAML or JSON text; pydantic's ValidationError or ValueError if it is not one."""
+    """A spec from YAML or JSON text; ``SpecInvalid`` (a ValueError) if it is not one."""
     try:
         data = orjson.loads(text) if filename.endswith(".json") else yaml.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{filename}: not valid {'JSON' if filename.endswith('.json') else 'YAML'}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{filename}: a spec is a mapping at the top level")
-    return ConnectorSpec.model_validate(data)
+        kind = "JSON" if filename.endswith(".json") else "YAML"
+        raise SpecInvalid([SpecProblem("", f"{filename} is not valid {kind}: {exc}")]) from None
+    return validate_spec(data)
 
 
 def load_spec(path: str | Path) -> ConnectorSpec:
@@ -353,7 +409,18 @@ def load_spec(path: str | Path) -> ConnectorSpec:
     return parse_spec_text(path.read_text(encoding="utf-8"), filename=path.name)
 
 
+@lru_cache(maxsize=4)
+def _cached_schema(ref_template: str) -> str:
+    return orjson.dumps(_build_schema(ref_template)).decode()
+
+
 def spec_json_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+    """The spec's JSON Schema (a fresh copy each call)."""
+    schema: dict[str, Any] = orjson.loads(_cached_schema(ref_template))
+    return schema
+
+
+def _build_schema(ref_template: str) -> dict[str, Any]:
     schema = ConnectorSpec.model_json_schema(by_alias=True, ref_template=ref_template)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://yiwang.example.gov.cn/schemas/connector-spec-v1.json"

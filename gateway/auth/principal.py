@@ -2,7 +2,8 @@
 
 Tiers follow the platform hierarchy (domain.md §1–2): the national platform sees the whole country (region 000000),
 a provincial platform its province (a code ending in 0000, prefix 2 digits), a municipal platform its city (ending in
-00, prefix 4 digits), a district platform its district (6 digits). ``PUBLIC`` is an anonymous caller, allowed only
+00, prefix 4 digits; a 直辖市's — 110000, 120000, 310000, 500000 — the whole municipality, prefix 2 digits), a district
+platform its district (6 digits). ``PUBLIC`` is an anonymous caller, allowed only
 where anonymous access is configured, and sees only public data.
 """
 
@@ -14,6 +15,9 @@ from enum import StrEnum
 from connectors.values import is_ascii_digits
 
 NATIONAL_REGION = "000000"
+# 直辖市: province-level divisions that build a 市级平台 whose scope is the whole division (domain.md §2; the national
+# notice on 城市运行管理服务平台 has 直辖市 build municipal platforms). Chongqing's counties (5002xx) lie inside 500000.
+MUNICIPALITIES = frozenset({"110000", "120000", "310000", "500000"})
 
 
 class Tier(StrEnum):
@@ -39,7 +43,7 @@ def region_prefix_of(tier: Tier, region_code: str) -> str:
     if tier is Tier.PROVINCIAL:
         return region_code[:2]
     if tier is Tier.MUNICIPAL:
-        return region_code[:4]
+        return region_code[:2] if region_code in MUNICIPALITIES else region_code[:4]
     return region_code
 
 
@@ -53,8 +57,10 @@ def tier_region_problem(tier: Tier, region_code: str) -> str | None:
         return f"region 000000 is national, not {tier.value.lower()}"
     if tier is Tier.PROVINCIAL and not region_code.endswith("0000"):
         return "a provincial region code ends in 0000"
+    if tier is Tier.MUNICIPAL and region_code in MUNICIPALITIES:
+        return None
     if tier is Tier.MUNICIPAL and (not region_code.endswith("00") or region_code.endswith("0000")):
-        return "a municipal region code ends in 00 (not 0000)"
+        return "a municipal region code ends in 00 (not 0000), or is a 直辖市 (110000, 120000, 310000, 500000)"
     if tier is Tier.DISTRICT and region_code.endswith("00"):
         return "a district region code does not end in 00"
     return None

@@ -43,6 +43,21 @@ class RequestCacheState:
         self.min_ttl = min(self.min_ttl, ttl_left)
         self.tags.update(tags)
 
+    def mark_stale(self, department: str, age_s: float) -> None:
+        """One ``extensions.stale`` entry per department (a request makes several calls to one department): the age
+        of its oldest answer, and a sentence a client can show."""
+        self.uncacheable = True
+        age = round(age_s, 3)
+        for entry in self.stale:
+            if entry["department"] == department:
+                if age <= entry["ageSeconds"]:
+                    return
+                self.stale.remove(entry)
+                break
+        self.stale.append({"department": department, "ageSeconds": age,
+                           "message": f"{department} did not answer; its data is the last good answer, "
+                                      f"{age:.0f} s old (stale-if-error)"})
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -118,7 +133,7 @@ class FetchCache:
             state.saw(filled.ttl_left, filled.tags)
             if filled.result == "stale":
                 state.uncacheable = True
-                state.stale.append({"department": fetch.department, "ageSeconds": round(filled.age, 3)})
+                state.mark_stale(fetch.department, filled.age)
         if leader or filled.plain is None:
             return filled.value
         return from_plain(filled.plain)  # each request its own copy of the records

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.base import DEFAULT_CACHE_TTLS
-from connectors.records import ATTRIBUTE_FIELDS, TYPE_BY_CLASS, AlertQuery, ComponentQuery, EventQuery
+from connectors.records import (
+    ATTRIBUTE_FIELDS,
+    TYPE_BY_CLASS,
+    AlertQuery,
+    ComponentQuery,
+    EventKind,
+    EventQuery,
+)
 from gateway.auth.policy import Access
 from gateway.cache.codec import canonical
 from gateway.plugins import UpstreamFetch
@@ -103,14 +110,16 @@ def tags_of(fetch: UpstreamFetch, value: Any) -> set[str]:
     first = fetch.args[0] if fetch.args else None
     if isinstance(first, QUERY_TYPES):
         tags.update(f"region:{code}" for code in first.region_codes or connector.regions)
-        class_codes = getattr(first, "class_codes", None)
         if isinstance(first, ComponentQuery):
-            class_codes = class_codes or tuple(connector.component_classes)
-        tags.update(f"class:{code}" for code in class_codes or ())
+            tags.update(tag for code in first.class_codes or connector.component_classes
+                        for tag in class_tags(EventKind.COMPONENT, code))
+        elif isinstance(first, EventQuery):
+            tags.update(tag for kind, code in first.classes or () for tag in class_tags(kind, code))
         tags.update(f"component:{component_id}" for component_id in getattr(first, "component_ids", None) or ())
     elif fetch.operation == "get_components" and first is not None:
         tags.update(f"component:{component_id}" for component_id in first)
-        tags.update(f"class:{component_class_of(component_id)}" for component_id in first)
+        tags.update(tag for component_id in first
+                    for tag in class_tags(EventKind.COMPONENT, component_class_of(component_id)))
     elif fetch.operation == "get_events" and first is not None:
         tags.update(f"event:{event_id}" for event_id in first)
     elif fetch.operation == "region_stats" and first is not None:
@@ -121,11 +130,19 @@ def tags_of(fetch: UpstreamFetch, value: Any) -> set[str]:
     return tags
 
 
+def class_tags(kind: EventKind, code: str) -> tuple[str, ...]:
+    """Tags of a class. The 部件 and 事件 catalogues reuse codes (0102 污水井盖 / 暴露垃圾): ``class:COMPONENT:<code>``
+    and ``class:EVENT:<code>`` name one each; the bare ``class:<code>`` stays the 部件小类 (components and the cases
+    about them), never an 事件 class."""
+    qualified = f"class:{kind.value}:{code}"
+    return (f"class:{code}", qualified) if kind is EventKind.COMPONENT else (qualified,)
+
+
 def _record_tags(record: Any) -> Iterable[str]:
     if region := getattr(record, "region_code", None):
         yield f"region:{region}"
     if class_code := getattr(record, "class_code", None):
-        yield f"class:{class_code}"
+        yield from class_tags(getattr(record, "kind", EventKind.COMPONENT), class_code)
     record_id = getattr(record, "id", None)
     component_id = getattr(record, "component_id", None)
     if hasattr(record, "kind"):  # a case

@@ -42,7 +42,11 @@ def persisted_queries(plugin: CachePlugin) -> type[SchemaExtension]:
             context = self.execution_context
             persisted = (context.operation_extensions or {}).get("persistedQuery")
             if persisted is not None:
-                await _resolve_persisted(plugin, context, persisted)
+                try:
+                    await _resolve_persisted(plugin, context, persisted)
+                except GraphQLError as error:
+                    context.pre_execution_errors = [error]  # what the telemetry reports for the operation
+                    raise
             yield
 
     return PersistedQueries

@@ -1,5 +1,9 @@
 """The admin API under ``/admin/connectors`` (OpenAPI at ``/admin/connectors/openapi.json``): for a platform_admin,
-or a department_operator whose ``departments`` claim names the department. Secrets are never in an answer."""
+or a department_operator whose ``departments`` claim names the department. Secrets are never in an answer.
+
+Every change (register, update, test, rollback, disable, enable) also needs authority over the regions involved: those
+of the spec submitted or rolled back to and those the department's current version serves must all lie inside the
+caller's region scope, so a district's operator cannot take over, or switch off, the service of a neighbour."""
 
 from __future__ import annotations
 
@@ -11,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import orjson
 import yaml
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connectors.spec.dryrun import dry_run
-from connectors.spec.model import ConnectorSpec, OAuth2ClientCredentials, spec_json_schema
+from connectors.spec.model import ConnectorSpec, OAuth2ClientCredentials, spec_json_schema, validate_spec
+from connectors.spec.problems import SpecInvalid
 from gateway.auth.principal import Principal, Role
 from gateway.exceptions import AuthenticationError, ConfigurationError
 from gateway.registry.allowlist import ForbiddenUrl
@@ -53,9 +57,18 @@ def may_manage(principal: Principal, department: str | None) -> bool:
     return department is None or (principal.departments is not None and department in principal.departments)
 
 
-def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
-            for error in exc.errors(include_input=False, include_url=False)]
+def regions_outside(principal: Principal, regions: list[str]) -> list[str]:
+    return [region for region in regions if not principal.covers(region)]
+
+
+def authorize_regions(principal: Principal, regions: list[str], what: str) -> None:
+    """FORBIDDEN naming the first region of ``what`` outside the principal's scope."""
+    outside = regions_outside(principal, regions)
+    if outside:
+        scope = "the whole country" if not principal.region_prefix else f"region {principal.region_code}"
+        raise ApiError(403, "FORBIDDEN", f"{what} serves region {outside[0]}, outside your scope ({scope}): a "
+                                         f"connector may only be managed for regions inside the caller's scope",
+                       {"regions": outside, "scope": principal.region_code})
 
 
 async def _spec_from(request: Request) -> ConnectorSpec:
@@ -66,9 +79,9 @@ async def _spec_from(request: Request) -> ConnectorSpec:
     except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
         raise ApiError(400, "BAD_REQUEST", f"the body is not a spec document: {exc}") from exc
     try:
-        return ConnectorSpec.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(400, "BAD_USER_INPUT", "the spec is not valid", _validation_details(exc)) from exc
+        return validate_spec(data)
+    except SpecInvalid as exc:
+        raise ApiError(400, "BAD_USER_INPUT", str(exc), [problem.as_dict() for problem in exc.problems]) from None
 
 
 def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
@@ -90,6 +103,13 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
             raise ApiError(403, "FORBIDDEN", f"managing {what} needs platform_admin, or department_operator with "
                                              f"the department in the departments claim")
         return principal
+
+    async def authorize_current(principal: Principal, department: str) -> None:
+        """The department's current version, if any, must serve only regions inside the principal's scope."""
+        row = await asyncio.to_thread(store().latest, department)
+        if row is not None:
+            spec = await asyncio.to_thread(store().spec_of, row)
+            authorize_regions(principal, spec.regions, f"the current {department} connector (version {row.version})")
 
     async def vet_urls(spec: ConnectorSpec) -> None:
         for url in spec_urls(spec):
@@ -125,6 +145,8 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
     async def register(request: Request) -> Any:
         spec = await _spec_from(request)
         principal = await principal_of(request, spec.department)
+        authorize_regions(principal, spec.regions, "this spec")
+        await authorize_current(principal, spec.department)
         await vet_urls(spec)
         row = await asyncio.to_thread(store().register, spec, principal.subject)
         await plugin.reload()
@@ -133,7 +155,8 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
 
     async def test(request: Request) -> Any:
         spec = await _spec_from(request)
-        await principal_of(request, spec.department)
+        principal = await principal_of(request, spec.department)
+        authorize_regions(principal, spec.regions, "this spec")
         await vet_urls(spec)
         connector = plugin.make_connector(spec)
         try:
@@ -164,6 +187,12 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
             version = int(orjson.loads(await request.body())["version"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ApiError(400, "BAD_REQUEST", 'the body must be {"version": N}') from exc
+        rows = await asyncio.to_thread(store().history, department)
+        target = next((row for row in rows if row.version == version), None)
+        if target is not None:
+            spec = await asyncio.to_thread(store().spec_of, target)
+            authorize_regions(principal, spec.regions, f"{department} version {version}")
+        await authorize_current(principal, department)
         row = await asyncio.to_thread(store().rollback, department, version, principal.subject)
         await plugin.reload()
         return describe(row)
@@ -172,6 +201,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
         async def handler(request: Request) -> Any:
             department = request.path_params["department"]
             principal = await principal_of(request, department)
+            await authorize_current(principal, department)
             row = await asyncio.to_thread(store().set_enabled, department, enabled, principal.subject)
             await plugin.reload()
             return describe(row)

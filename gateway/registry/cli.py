@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from connectors.spec.model import ConnectorSpec, load_spec, spec_json_schema
+from connectors.spec.problems import SpecInvalid
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 REQUEST_TIMEOUT_S = 60.0
@@ -99,7 +99,8 @@ class _Client:
             code = error.get("extensions", {}).get("code", "ERROR")
             details = error.get("extensions", {}).get("details")
             lines = [f"{code}: {error.get('message', response.reason_phrase)}"]
-            lines += [f"  {d.get('loc')}: {d.get('message')}" for d in details or [] if isinstance(d, dict)]
+            if isinstance(details, list):  # one sentence per problem, each naming its spec key
+                lines += [f"  {d.get('message')}" for d in details if isinstance(d, dict)]
             raise _Failure("\n".join(lines))
         return answer
 
@@ -109,12 +110,13 @@ def _load(path: Path) -> ConnectorSpec | None:
         return load_spec(path)
     except OSError as exc:
         print(f"{path}: {exc.strerror}", file=sys.stderr)
-    except ValidationError as exc:
-        print(f"{path}: not a valid connector spec", file=sys.stderr)
-        for error in exc.errors(include_input=False, include_url=False):
-            print(f"  {'.'.join(str(p) for p in error['loc'])}: {error['msg']}", file=sys.stderr)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+    except SpecInvalid as exc:
+        count = f"{len(exc.problems)} problems" if len(exc.problems) != 1 else "1 problem"
+        print(f"{path}: not a valid connector spec ({count})", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem.message}", file=sys.stderr)
+    except UnicodeDecodeError:
+        print(f"{path}: not UTF-8 text", file=sys.stderr)
     return None
 
 

@@ -8,6 +8,11 @@ from collections.abc import Iterable
 from gateway.metrics import OVERFLOW_LABEL, MetricsRegistry
 
 ANONYMOUS_OPERATION = "anonymous"
+OUTCOME_OK = "ok"
+OUTCOME_ERROR = "error"  # the department failed (or a bug under a plugin)
+OUTCOME_CALLER_ERROR = "caller_error"  # refused for the caller's input: not the department's failure
+OUTCOME_SKIPPED = "skipped"  # the department cannot take the query's filter: left out, named in extensions.skipped
+OUTCOME_CANCELLED = "cancelled"  # abandoned before it ended: nobody waited for the answer
 DEFAULT_MAX_OPERATION_NAMES = 100
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}", re.ASCII)
 
@@ -38,7 +43,7 @@ class TelemetryMetrics:
     def __init__(self, registry: MetricsRegistry, operations: OperationLabels | None = None) -> None:
         self.operations = operations or OperationLabels()
         self.requests = registry.counter(
-            "yiwang_graphql_requests_total", "GraphQL operations by name, type and outcome (ok or error)",
+            "yiwang_graphql_requests_total", "GraphQL operations by name, type and outcome (ok, error or cancelled)",
             ("operation", "type", "outcome"))
         self.request_seconds = registry.histogram(
             "yiwang_graphql_request_duration_seconds", "Time to answer a GraphQL operation", ("operation",))
@@ -50,17 +55,26 @@ class TelemetryMetrics:
             ("department", "operation"))
         self.department_errors = registry.counter(
             "yiwang_department_call_errors_total", "Failed department calls by error code", ("department", "code"))
+        self.department_outcomes = registry.counter(
+            "yiwang_department_call_outcomes_total",
+            "Department calls by outcome: ok, error (the department's), caller_error, skipped, cancelled",
+            ("department", "outcome"))
 
     def observe_operation(self, name: str | None, operation_type: str, failed: bool, seconds: float,
-                          declared: bool = True) -> None:
+                          declared: bool = True, *, cancelled: bool = False) -> None:
         """``declared``: the document holds an operation of that name (so the name is not just a request field)."""
         label = self.operations.label(name, declared)
-        self.requests.inc(label, operation_type, "error" if failed else "ok")
+        outcome = OUTCOME_CANCELLED if cancelled else OUTCOME_ERROR if failed else OUTCOME_OK
+        self.requests.inc(label, operation_type, outcome)
         self.request_seconds.observe(seconds, label)
 
-    def observe_department_call(self, department: str, operation: str, error_code: str | None,
+    def observe_department_call(self, department: str, operation: str, outcome: str, error_code: str | None,
                                 seconds: float) -> None:
+        """Only ``error`` counts as the department's failure; a cancelled call's duration is not observed (it says
+        how long nobody waited, not how long the department takes)."""
         self.department_calls.inc(department, operation)
-        self.department_seconds.observe(seconds, department, operation)
-        if error_code is not None:
+        self.department_outcomes.inc(department, outcome)
+        if outcome != OUTCOME_CANCELLED:
+            self.department_seconds.observe(seconds, department, operation)
+        if outcome == OUTCOME_ERROR and error_code is not None:
             self.department_errors.inc(department, error_code)

@@ -11,9 +11,11 @@ stage is measured from the end of the previous stage to the end of this extensio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
+from contextvars import Token
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -46,32 +48,48 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
         _trace_id: int = 0
         _stage_start: int = 0
         _parsed = False
+        _started_at: int = 0
+        _token: Token[Context] | None = None
+        _open = False  # on_operation entered and the operation not finished yet
 
         def on_operation(self) -> Iterator[None]:
-            started = time.perf_counter()
             tracer = plugin.tracer
-            span: Span | None = None
-            token = None
+            self._started_at = self._stage_start = time.time_ns()
             if tracer is not None:
                 span = tracer.start_child(current.current_span(), naming.OPERATION)
                 self._span = span
                 self._parent = current.with_span(span)
                 self._trace_id = span.get_span_context().trace_id
-                token = current.attach(self._parent)
-            self._stage_start = time.time_ns()
+                self._token = current.attach(self._parent)
+            self._open = True
             failure: BaseException | None = None
             try:
                 yield
+            except GeneratorExit:
+                # Never resumed: see get_results. Closed when collected, in another context: nothing to detach.
+                self._token = None
+                raise
             except BaseException as exc:  # e.g. a parse error raised by the parser cache, before on_parse runs
                 failure = exc
                 raise
             finally:
-                if token is not None:
-                    current.detach(token)
-                self._finish(span, time.perf_counter() - started, failure)
+                self._close(failure)
+
+        def _close(self, failure: BaseException | None) -> None:
+            if not self._open:
+                return
+            self._open = False
+            if self._token is not None:
+                current.detach(self._token)
+                self._token = None
+            self._finish(self._span if plugin.tracer is not None else None,
+                         (time.time_ns() - self._started_at) / 1e9, failure)
 
         def _finish(self, span: Span | None, seconds: float, failure: BaseException | None) -> None:
             execution = self.execution_context
+            cancelled = isinstance(failure, asyncio.CancelledError)  # the caller left: not an error of anybody's
+            if cancelled:
+                failure = None
             name = execution.operation_name
             try:
                 operation_type = execution.operation_type.value
@@ -85,7 +103,7 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
             failed_departments = sorted(request.failures.by_department) if isinstance(request, RequestContext) else []
             failed = bool(errors or failed_departments)
             plugin.metrics.observe_operation(name, operation_type, failed, seconds,
-                                             _declares(execution.graphql_document, name))
+                                             _declares(execution.graphql_document, name), cancelled=cancelled)
             if span is None:
                 return
             if not span.is_recording():  # an unsampled trace: nothing to describe
@@ -108,6 +126,8 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
                 reasons = [*(error.message for error in errors[:3]),
                            *(f"department {department} failed" for department in failed_departments)]
                 span.set_status(StatusCode.ERROR, "; ".join(reasons))
+            if cancelled:
+                attributes[naming.CANCELLED] = True
             span.set_attributes(attributes)
             span.end()
 
@@ -147,6 +167,12 @@ def operation_extension(plugin: TelemetryPlugin) -> type[SchemaExtension]:
                 span.end()
 
         def get_results(self) -> dict[str, Any]:
+            if self._open and self.execution_context.graphql_document is None:
+                # Answered before a document was parsed. If an extension after this one refused the operation on
+                # entering it (an unknown persisted query), strawberry never resumes the hooks it had entered, and
+                # this one would end only when collected (a trace of many seconds, a detach in another context):
+                # the operation ends with its answer, here, in its own context.
+                self._close(None)
             return {"traceId": format_trace_id(self._trace_id)} if self._trace_id else {}
 
     return OperationTelemetry

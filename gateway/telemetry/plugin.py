@@ -6,6 +6,7 @@ so they can add to it (the caching plugin sets ``yiwang.cache``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from opentelemetry.trace import Span, StatusCode
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from connectors.spec.connector import DepartmentSkipped
 from gateway.exceptions import UpstreamError, YiwangError
 from gateway.metrics import MetricsRegistry
 from gateway.plugins import Plugin, Proceed, UpstreamFetch
@@ -23,7 +25,15 @@ from gateway.telemetry import current, naming
 from gateway.telemetry.admin import trace_routes
 from gateway.telemetry.failures import record_upstream_error
 from gateway.telemetry.logs import configure_json_logging
-from gateway.telemetry.measures import OperationLabels, TelemetryMetrics
+from gateway.telemetry.measures import (
+    OUTCOME_CALLER_ERROR,
+    OUTCOME_CANCELLED,
+    OUTCOME_ERROR,
+    OUTCOME_OK,
+    OUTCOME_SKIPPED,
+    OperationLabels,
+    TelemetryMetrics,
+)
 from gateway.telemetry.middleware import TracingMiddleware
 from gateway.telemetry.operation import operation_extension
 from gateway.telemetry.outgoing import HTTP_CALLS
@@ -86,31 +96,39 @@ class TelemetryPlugin(Plugin):
                 calls = []  # the outgoing calls note themselves here (to count calls and repeats)
         calls_token = HTTP_CALLS.set(calls)
         result: Any = None
+        outcome = OUTCOME_OK
         failure: tuple[str, str] | None = None  # (code, description: an UpstreamError's detail, never for callers)
         upstream_error: UpstreamError | None = None
         try:
             result = await proceed()
             return result
         except UpstreamError as error:
-            failure, upstream_error = (error.code, error.detail), error
+            outcome, failure, upstream_error = OUTCOME_ERROR, (error.code, error.detail), error
             logger.warning("department %s failed: %s [%s]", fetch.department, error.detail, error.cause_name(),
                            extra={"department": fetch.department, "operation": fetch.operation, "code": error.code})
             raise
-        except YiwangError as error:
-            failure = (error.code, error.message)
+        except (YiwangError, NotImplementedError) as error:  # the caller asked what the department cannot give
+            outcome = OUTCOME_CALLER_ERROR
+            failure = (error.code if isinstance(error, YiwangError) else "NOT_IMPLEMENTED", str(error))
             raise
-        except BaseException as exc:  # a cancelled request, or a bug under a plugin
-            failure = (type(exc).__name__, str(exc) or type(exc).__name__)
+        except DepartmentSkipped as skipped:  # the department cannot take this filter: left out, named to the caller
+            outcome, failure = OUTCOME_SKIPPED, ("SKIPPED", skipped.reason)
+            raise
+        except asyncio.CancelledError:  # a sibling field failed or the caller left: nobody waits for the answer
+            outcome = OUTCOME_CANCELLED
+            raise
+        except BaseException as exc:  # a bug under a plugin
+            outcome, failure = OUTCOME_ERROR, (type(exc).__name__, str(exc) or type(exc).__name__)
             raise
         finally:
             HTTP_CALLS.reset(calls_token)
             if token is not None:
                 current.detach(token)
-            self.metrics.observe_department_call(fetch.department, fetch.operation,
+            self.metrics.observe_department_call(fetch.department, fetch.operation, outcome,
                                                  failure[0] if failure else None, time.perf_counter() - started)
             if span is not None:
                 if calls is not None:
-                    _end_fetch_span(span, calls, failure, result)
+                    _end_fetch_span(span, calls, outcome, failure, result)
                     if upstream_error is not None:
                         record_upstream_error(span, upstream_error)
                 span.end()
@@ -147,13 +165,23 @@ def _describe_fetch(connector: Connector, operation: str,
     return described
 
 
-def _end_fetch_span(span: Span, calls: list[str], failure: tuple[str, str] | None, result: Any) -> None:
+def _end_fetch_span(span: Span, calls: list[str], outcome: str, failure: tuple[str, str] | None,
+                    result: Any) -> None:
+    """Only a department's own failure is an error on its span: a cancelled call is marked ``yiwang.cancelled``,
+    a call refused for the caller's input carries the caller's code (``yiwang.caller_error.code``), a department
+    left out of the answer the reason (``yiwang.skipped``)."""
     attributes: dict[str, Any] = {naming.HTTP_CALLS: len(calls),
                                   naming.RETRIES: len(calls) - len(set(calls))}  # the same request sent again
     items = getattr(result, "items", result)  # a page's items, or the list itself
     if isinstance(items, (list, tuple)):
         attributes[naming.ITEM_COUNT] = len(items)
-    if failure is not None:
+    if outcome == OUTCOME_CANCELLED:
+        attributes[naming.CANCELLED] = True
+    elif outcome == OUTCOME_CALLER_ERROR and failure is not None:
+        attributes[naming.CALLER_ERROR] = failure[0]
+    elif outcome == OUTCOME_SKIPPED and failure is not None:
+        attributes[naming.SKIPPED] = failure[1]
+    elif failure is not None:
         attributes[naming.ERROR_CODE] = attributes[naming.ERROR_TYPE] = failure[0]
         span.set_status(StatusCode.ERROR, failure[1])
     span.set_attributes(attributes)

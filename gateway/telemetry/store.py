@@ -142,6 +142,8 @@ class StoredTrace:
         fetches = [span for span in self.spans if span.name.startswith(naming.DEPARTMENT_FETCH)]
         departments = sorted({str(_attribute(span, naming.DEPARTMENT)) for span in fetches})
         failed = sorted({str(_attribute(span, naming.DEPARTMENT)) for span in fetches if _failed(span)})
+        cancelled = sorted({str(_attribute(span, naming.DEPARTMENT)) for span in fetches
+                            if _attribute(span, naming.CANCELLED)})
         error_codes = {str(_attribute(span, naming.ERROR_CODE)) for span in fetches if _failed(span)}
         error_codes.update(str(code) for span in self.spans for code in _attribute(span, naming.ERROR_CODES) or ())
         return {
@@ -155,6 +157,7 @@ class StoredTrace:
             "errorCodes": sorted(error_codes),
             "departments": departments,
             "failedDepartments": failed,
+            "cancelledDepartments": cancelled,
             "departmentCalls": len(fetches),
             "cacheHits": sum(1 for span in fetches if _attribute(span, naming.CACHE) == "hit"),
             "spanCount": len(self.spans),
@@ -163,7 +166,32 @@ class StoredTrace:
     def detail(self) -> dict[str, Any]:
         started = min(_start(span) for span in self.spans)
         spans = sorted(self.spans, key=_start)
-        return {**self.summary(), "spans": [_span_json(span, started) for span in spans]}
+        return {**self.summary(), "departmentTimes": _department_times(spans),
+                "spans": [_span_json(span, started) for span in spans]}
+
+
+def _department_times(spans: Sequence[StoredSpan]) -> dict[str, dict[str, Any]]:
+    """Per department: its calls and the wall time they took together — the union of their intervals, since calls
+    to one department run in parallel (a sum would count the same milliseconds several times)."""
+    intervals: dict[str, list[tuple[int, int]]] = {}
+    for span in spans:
+        if span.name.startswith(naming.DEPARTMENT_FETCH):
+            intervals.setdefault(str(_attribute(span, naming.DEPARTMENT)), []).append((_start(span), _end(span)))
+    return {department: {"calls": len(found), "wallMs": union_ns(found) / NS_PER_MS}
+            for department, found in intervals.items()}
+
+
+def union_ns(intervals: Iterable[tuple[int, int]]) -> int:
+    """The length of the union of ``[start, end]`` intervals."""
+    total, reach = 0, None
+    for start, end in sorted(intervals):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
 
 
 def matches(summary: dict[str, Any], *, operation: str | None, department: str | None, min_duration_ms: float | None,
