@@ -71,19 +71,26 @@ CLASS_PARAM_BY_KIND = {EventKind.COMPONENT: "bjxlbm", EventKind.EVENT: "sjxlbm"}
 LEVEL_BY_NAME = {
     "一级": AlertLevel.RED, "二级": AlertLevel.ORANGE, "三级": AlertLevel.YELLOW, "四级": AlertLevel.BLUE,
 }
+# Metric names follow schema/thresholds.toml (every metric it has a rule for is in this vocabulary); several
+# department words may name one metric, and a metric filter sends all of them.
 METRIC_BY_NAME = {
     "管网压力": "pressure", "浊度": "turbidity", "pH值": "ph", "余氯": "residual_chlorine",
-    "积水深度": "ponding_depth", "空气质量指数": "aqi", "PM10": "pm10",
+    "积水深度": "ponding_depth", "空气质量指数": "aqi", "PM10": "pm10", "施工噪声": "noise",
+    "甲烷浓度": "methane", "可燃气体浓度": "methane",
 }
 CANONICAL_UNITS = {
     "pressure": "MPa", "turbidity": "NTU", "ph": "pH", "residual_chlorine": "mg/L", "ponding_depth": "cm",
-    "aqi": "AQI", "pm10": "µg/m³",
+    "aqi": "AQI", "pm10": "µg/m³", "noise": "dB(A)", "methane": "%LEL",
 }
 # (department's unit, canonical unit) -> factor; the department sends dimensionless pH and AQI without a unit.
+# Methane: 100 %LEL is 5 %VOL, i.e. 50,000 ppm (the LEL Chinese gas detectors use, as in connectors/spec/units.py).
+# Noise: only A-weighted levels (GB 12523-2011 limits are dB(A)); a bare "dB" is not assumed to be one.
 UNIT_FACTORS = {
     ("kPa", "MPa"): 0.001, ("MPa", "MPa"): 1.0, ("NTU", "NTU"): 1.0, ("", "pH"): 1.0, ("pH", "pH"): 1.0,
     ("mg/L", "mg/L"): 1.0, ("cm", "cm"): 1.0, ("mm", "cm"): 0.1, ("", "AQI"): 1.0, ("AQI", "AQI"): 1.0,
     ("μg/m3", "µg/m³"): 1.0, ("µg/m3", "µg/m³"): 1.0, ("ug/m3", "µg/m³"): 1.0, ("µg/m³", "µg/m³"): 1.0,
+    ("dB(A)", "dB(A)"): 1.0, ("dBA", "dB(A)"): 1.0,
+    ("%LEL", "%LEL"): 1.0, ("%VOL", "%LEL"): 20.0, ("ppm", "%LEL"): 1 / 500,
 }
 
 RecordT = TypeVar("RecordT")
@@ -93,8 +100,9 @@ DISTRICT_CODE_LENGTH = 6
 
 
 def _dialect_names(vocabulary: Mapping[str, Any], values: Iterable[Any]) -> str:
-    names = {value: name for name, value in vocabulary.items()}
-    return ",".join(names[value] for value in values)
+    """Every department word for the values, in vocabulary order (a value may have several words)."""
+    wanted = set(values)
+    return ",".join(name for name, value in vocabulary.items() if value in wanted)
 
 
 # --- department values -> records -------------------------------------------------------------------------

@@ -84,7 +84,9 @@ class GatewaySchema(strawberry.Schema):
                 logger.error("unexpected error at %s", error.path, exc_info=original)
 
 
-def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = ()) -> strawberry.Schema:
+def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = (),
+                extra_types: Sequence[type[Any]] = ()) -> strawberry.Schema:
+    """``extra_types``: component types declared by registered connector specs (schema/declared.py)."""
     limits = OperationLimits(DepthLimit(MAX_QUERY_DEPTH), AliasLimit(MAX_ALIASES),
                              CostLimit(settings.max_cost, settings.cost_limits), DOCUMENT_CACHE_SIZE)
     extensions: list[Any] = [
@@ -98,7 +100,8 @@ def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = 
     ]
     executor = FastListExecutionContext if settings.demo else hiding_suggestions(FastListExecutionContext)
     schema = build_schema(extensions, schema_class=GatewaySchema, execution_context_class=executor, policy=policy,
-                          config=StrawberryConfig(disable_field_suggestions=not settings.demo))
+                          config=StrawberryConfig(disable_field_suggestions=not settings.demo),
+                          extra_types=extra_types)
     show_list_sizes(schema._schema, CostModel(schema._schema))
     return schema
 
@@ -317,6 +320,8 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     app.state.metrics = metrics
     app.state.authenticator = authenticator
     app.state.connector_source = source
+    app.state.graphql_view = view  # the registry swaps view.schema when specs declare types (a request keeps its own)
+    app.state.make_schema = lambda extra_types: make_schema(settings, policy, plugins, extra_types)
     for plugin in plugins:  # plugins that manage app state (the connector registry) get the app before startup
         getattr(plugin, "attach", lambda app: None)(app)
     return app

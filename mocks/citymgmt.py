@@ -12,7 +12,8 @@ naive local times ("2026-10-01 08:00:00", Asia/Shanghai), CGCS2000 coordinates, 
   the older, code-only filter, kept as deployed systems have it.
 - ``GET /api/cases/batch?ajbh=a,b``: up to ``MAX_BATCH_IDS`` cases by 案卷编号; unknown ones are absent.
 - ``GET /api/alarms``: sqbm, bjbsm, bjjb, jczb (comma lists), bjsjq/bjsjz, pageNo, pageSize; ascending bjid.
-  Values are in the department's units (pressure in kPa, PM10 in "μg/m3").
+  Values are in the department's units (pressure in kPa, PM10 in "μg/m3", 施工噪声 in dB(A), 甲烷浓度 in %LEL);
+  jczb also takes the older word 可燃气体浓度 for 甲烷浓度.
 - ``GET /api/stats?sqbm=370811,370812&sbsjq=...&sbsjz=...``: evaluation counts (综合评价, definitions in
   ``mocks.citymgmt_stats``) per district: one row per asked district (all served ones without sqbm), ascending,
   zeros where nothing matched; cases by 上报时间 and alarms by 报警时间 within the inclusive window.
@@ -60,12 +61,15 @@ KIND_NAMES = {"COMPONENT": "部件", "EVENT": "事件"}
 LEVEL_NAMES = {"RED": "一级", "ORANGE": "二级", "YELLOW": "三级", "BLUE": "四级"}
 METRIC_NAMES = {
     "pressure": "管网压力", "turbidity": "浊度", "ph": "pH值", "residual_chlorine": "余氯",
-    "ponding_depth": "积水深度", "aqi": "空气质量指数", "pm10": "PM10",
+    "ponding_depth": "积水深度", "aqi": "空气质量指数", "pm10": "PM10", "noise": "施工噪声",
+    "methane": "甲烷浓度",
 }
+# Older words the jczb filter still takes (deployed systems name gas alarms either way); rows use METRIC_NAMES.
+METRIC_ALIASES = {"可燃气体浓度": "methane"}
 # canonical unit -> (the department's unit, factor from canonical to it)
 DIALECT_UNITS = {
     "MPa": ("kPa", 1000.0), "NTU": ("NTU", 1.0), "pH": ("", 1.0), "mg/L": ("mg/L", 1.0), "cm": ("cm", 1.0),
-    "AQI": ("", 1.0), "µg/m³": ("μg/m3", 1.0),
+    "AQI": ("", 1.0), "µg/m³": ("μg/m3", 1.0), "dB(A)": ("dB(A)", 1.0), "%LEL": ("%LEL", 1.0),
 }
 DIALECT_DECIMALS = 6
 
@@ -190,12 +194,13 @@ def _codes(params: Mapping[str, str], name: str, length: int) -> set[str] | None
     return values
 
 
-def _vocabulary(params: Mapping[str, str], name: str, names: Mapping[str, str]) -> set[str] | None:
-    """Dialect words -> canonical values."""
+def _vocabulary(params: Mapping[str, str], name: str, names: Mapping[str, str],
+                aliases: Mapping[str, str] | None = None) -> set[str] | None:
+    """Dialect words (and older alias words) -> canonical values."""
     raw = _raw(params, name)
     if raw is None:
         return None
-    canonical = {word: value for value, word in names.items()}
+    canonical = {**{word: value for value, word in names.items()}, **(aliases or {})}
     values = [word.strip() for word in raw.split(",")]
     unknown = [word for word in values if word not in canonical]
     if unknown:
@@ -321,7 +326,7 @@ def alert_predicates(params: Mapping[str, str]) -> list[Predicate[Alert]]:
     levels = _vocabulary(params, "bjjb", LEVEL_NAMES)
     if levels is not None:
         predicates.append(lambda alert: alert.level in levels)
-    metrics = _vocabulary(params, "jczb", METRIC_NAMES)
+    metrics = _vocabulary(params, "jczb", METRIC_NAMES, METRIC_ALIASES)
     if metrics is not None:
         predicates.append(lambda alert: alert.metric in metrics)
     predicates.extend(_time_range(params, "bjsjq", "bjsjz", lambda alert: alert.raised_at))

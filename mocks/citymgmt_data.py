@@ -167,9 +167,8 @@ class Alert:
     region_code: str
 
 
-# Metrics the 城管 alarm feed names (mocks.citymgmt.METRIC_NAMES); other thresholds (noise, methane) are not in its
-# vocabulary yet. Thresholds, levels and sources come from schema/thresholds.toml.
-FEED_METRICS = frozenset({"pressure", "turbidity", "ph", "residual_chlorine", "ponding_depth", "aqi"})
+# Every metric schema/thresholds.toml has a rule for is raised (thresholds, levels and sources come from there). The
+# city inventory's gas covers (0111) carry no methane reading, so no methane alarm is raised from it.
 AIR_QUALITY_STATION_CLASS = "0308"
 
 
@@ -380,8 +379,7 @@ def generate_alerts(inventory: Inventory) -> list[Alert]:
             raised_at = readings["reading_at"]
             assert isinstance(raised_at, datetime)
             for alarm in alarms:
-                if alarm.metric in FEED_METRICS:
-                    raised.append((raised_at, component.id, alarm.metric, _alert_factory(component, alarm, raised_at)))
+                raised.append((raised_at, component.id, alarm.metric, _alert_factory(component, alarm, raised_at)))
     raised.sort(key=lambda item: item[:3])
     return [make(f"BJ{at:%Y%m%d}{serial:06d}") for serial, (at, _, _, make) in enumerate(raised, start=1)]
 

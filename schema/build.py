@@ -10,6 +10,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.utils.str_converters import to_camel_case
 
+from connectors.spec.model import reserve_type_names
 from gateway.auth.policy import AudienceRule, Policy
 from gateway.exceptions import ConfigurationError
 from schema.components import ALL_COMPONENT_TYPES
@@ -47,8 +48,13 @@ def build_schema(
     execution_context_class: type[Any] | None = None,
     policy: Policy | None = None,
     config: StrawberryConfig | None = None,
+    extra_types: Sequence[type[Any]] = (),
 ) -> strawberry.Schema:
+    """``extra_types``: component types declared by connector specs (schema.declared)."""
     if policy is not None:
         apply_policy(policy)
-    return schema_class(config=config, query=Query, types=list(ALL_COMPONENT_TYPES), extensions=list(extensions),
-                        execution_context_class=execution_context_class)
+    schema = schema_class(config=config, query=Query, types=[*ALL_COMPONENT_TYPES, *extra_types],
+                          extensions=list(extensions), execution_context_class=execution_context_class)
+    declared = {t.__strawberry_definition__.name for t in extra_types}
+    reserve_type_names(name for name in schema._schema.type_map if name not in declared)
+    return schema

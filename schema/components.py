@@ -309,12 +309,26 @@ _DEFERRED_GENERIC = _deferred_class(GenericComponent, {"attributes": lambda reco
 
 _DEFERRED_BY_CLASS: dict[str, type[Component]] = {
     code: _DEFERRED_TYPES[type_name] for code, type_name in TYPE_BY_CLASS.items()}
+# The built-in types plus the types registered specs declare (schema.declared swaps it with the schema).
+_deferred_by_class: dict[str, type[Component]] = dict(_DEFERRED_BY_CLASS)
 _new_object = object.__new__  # the deferred classes define no __new__: skip looking it up along their bases
+
+
+def deferred_class(cls: type[Component], readers: dict[str, Callable[[ComponentRecord], Any]]) -> type[Component]:
+    """The record-reading class of a strawberry component type whose extra fields are ``readers``."""
+    all_readers: dict[str, str | Callable[[ComponentRecord], Any]] = dict(readers)
+    return _deferred_class(cls, all_readers)
+
+
+def use_declared_types(by_class: dict[str, type[Component]]) -> None:
+    """Build the components of these classes as these (record-reading) types from now on."""
+    global _deferred_by_class
+    _deferred_by_class = {**by_class, **_DEFERRED_BY_CLASS}
 
 
 def build_component(record: ComponentRecord) -> Component:
     """The GraphQL object of a record; its fields are read from the record when selected."""
-    component = _new_object(_DEFERRED_BY_CLASS.get(record.class_code, _DEFERRED_GENERIC))
+    component = _new_object(_deferred_by_class.get(record.class_code, _DEFERRED_GENERIC))
     component._record = record  # type: ignore[attr-defined]
     return component
 

@@ -143,3 +143,13 @@ async def water_with_unreadable_diameters(mocks: MockDepartments) -> AsyncIterat
             return httpx.Response(200, json=body)
 
         yield WaterConnector(httpx.AsyncClient(transport=httpx.MockTransport(garbling), base_url="http://water"))
+
+
+def registry_env(directory: Path, allowlist: str = "127.0.0.1", **extra: str) -> dict[str, str]:
+    """Settings of a served gateway with a connector registry of its own (SQLite in ``directory``), a throw-away
+    secret key and the response cache off, so that what a test registers is what it reads."""
+    from cryptography.fernet import Fernet
+
+    return {"YIWANG_DATABASE_URL": f"sqlite:///{directory / 'registry.sqlite3'}",
+            "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": allowlist,
+            "YIWANG_CACHE_ENABLED": "false", **extra}

@@ -16,7 +16,14 @@ import httpx
 import orjson
 import pytest
 
-from connectors.citymgmt import MAX_PAGE_SIZE, CityManagementConnector, plan_pages
+from connectors.citymgmt import (
+    CANONICAL_UNITS,
+    MAX_PAGE_SIZE,
+    METRIC_BY_NAME,
+    UNIT_FACTORS,
+    CityManagementConnector,
+    plan_pages,
+)
 from connectors.records import (
     AlertLevel,
     AlertQuery,
@@ -43,10 +50,11 @@ from mocks.city import (
     distance_m,
     reading_time,
 )
-from mocks.citymgmt import create_app
+from mocks.citymgmt import DIALECT_UNITS, METRIC_NAMES, create_app
 from mocks.citymgmt_data import Alert, Case, generate_alerts, generate_cases
 from mocks.control import MockControl
 from schema.codes import load_catalogue
+from schema.thresholds import load_thresholds
 
 BASE_URL = "http://citymgmt"
 DISTRICT = "370811"
@@ -244,6 +252,11 @@ def expected_alerts(inventory: Inventory) -> set[tuple[str, str, float, str, flo
         elif code == "2143":
             d = readings["ponding_depth_cm"]
             check("ponding_depth", d, [(d > 15.0, 15.0, "YELLOW")])
+        elif code == "0602":
+            # GB 12523-2011: 昼间 06:00–22:00 local time, 70 dB(A); 夜间 55 dB(A).
+            n, hour = readings["noise_db"], readings["reading_at"].astimezone(timezone(UTC_PLUS_8)).hour
+            limit = 70.0 if 6 <= hour < 22 else 55.0
+            check("noise", n, [(n > limit, limit, "YELLOW")])
         elif code == "0308":
             forecast = aqi_forecast(component.seed)
             warning = heavy_pollution_level(forecast)
@@ -253,7 +266,7 @@ def expected_alerts(inventory: Inventory) -> set[tuple[str, str, float, str, flo
 
 
 UNITS = {"pressure": "MPa", "turbidity": "NTU", "ph": "pH", "residual_chlorine": "mg/L", "ponding_depth": "cm",
-         "aqi": "AQI"}
+         "aqi": "AQI", "noise": "dB(A)"}
 
 
 def test_alerts_follow_the_readings() -> None:
@@ -485,7 +498,7 @@ async def test_empty_filter_lists_match_nothing_without_a_call() -> None:
         page, calls = await logged_calls(SHARED_APP, lambda: connector.search_events(
             EventQuery(region_codes=()), None, 10))
         alerts, alert_calls = await logged_calls(SHARED_APP, lambda: connector.search_alerts(
-            AlertQuery(metrics=("noise",)), None, 10))
+            AlertQuery(metrics=("water_temperature",)), None, 10))
     assert (page.items, page.total, page.has_more, calls) == ([], 0, False, [])
     assert (alerts.items, alerts.total, alert_calls) == ([], 0, [])
 
@@ -521,8 +534,8 @@ ALERT_FILTERS: dict[str, tuple[AlertQuery, dict[str, str], Callable[[Alert], boo
                    lambda a: a.component_id in SOME_ALERT_COMPONENTS),
     "levels": (AlertQuery(levels=(AlertLevel.RED, AlertLevel.ORANGE)), {"bjjb": "一级,二级"},
                lambda a: a.level in ("RED", "ORANGE")),
-    "metrics": (AlertQuery(metrics=("pressure", "ph", "noise")), {"jczb": "管网压力,pH值"},
-                lambda a: a.metric in ("pressure", "ph")),
+    "metrics": (AlertQuery(metrics=("pressure", "ph", "noise", "water_temperature")),
+                {"jczb": "管网压力,pH值,施工噪声"}, lambda a: a.metric in ("pressure", "ph", "noise")),
     "raised": (AlertQuery(raised_from=ALERT_TIME, raised_to=ALERT_TIME + timedelta(minutes=20)),
                {"bjsjq": local(ALERT_TIME), "bjsjz": local(ALERT_TIME + timedelta(minutes=20))},
                lambda a: ALERT_TIME <= a.raised_at <= ALERT_TIME + timedelta(minutes=20)),
@@ -694,3 +707,51 @@ def test_connector_declares_what_it_serves() -> None:
     assert CityManagementConnector.department_id == "citymgmt"
     assert CityManagementConnector.serves_events and CityManagementConnector.serves_alerts
     assert not CityManagementConnector.component_classes
+
+
+# --- the alarm vocabulary covers the thresholds -----------------------------------------------------------------
+def test_every_threshold_metric_is_in_the_alarm_vocabulary() -> None:
+    """A metric schema/thresholds.toml alarms on but the feed cannot name would be dropped without a word."""
+    thresholds = load_thresholds()
+    covered = {rule.metric: rule.unit for rule in thresholds.rules}
+    covered[thresholds.heavy_pollution.metric] = thresholds.heavy_pollution.unit
+    assert set(covered) <= set(METRIC_NAMES) and set(covered) <= set(METRIC_BY_NAME.values())
+    for metric, unit in covered.items():
+        assert CANONICAL_UNITS[metric] == unit, metric
+        assert DIALECT_UNITS[unit][0] in {dialect for dialect, canonical in UNIT_FACTORS if canonical == unit}
+
+
+async def test_a_methane_filter_sends_every_word_the_department_uses() -> None:
+    async with connected(ALERT_APP) as connector:
+        page, calls = await logged_calls(ALERT_APP, lambda: connector.search_alerts(
+            AlertQuery(metrics=("methane",)), None, 10))
+    assert query_of(calls[0])["jczb"] == "甲烷浓度,可燃气体浓度"
+    assert [record.metric for record in page.items] == []  # no methane readings in the city inventory yet
+
+
+@pytest.mark.parametrize(("name", "value", "unit", "metric", "expected_unit", "expected"), [
+    ("施工噪声", 72.5, "dB(A)", "noise", "dB(A)", 72.5),
+    ("施工噪声", 58.0, "dBA", "noise", "dB(A)", 58.0),
+    ("甲烷浓度", 30.0, "%LEL", "methane", "%LEL", 30.0),
+    ("可燃气体浓度", 1.5, "%VOL", "methane", "%LEL", 30.0),  # 100 %LEL = 5 %VOL
+    ("可燃气体浓度", 15000, "ppm", "methane", "%LEL", 30.0),  # 100 %LEL = 50,000 ppm
+])
+async def test_noise_and_methane_alarms_are_read_in_canonical_units(name: str, value: float, unit: str,
+                                                                    metric: str, expected_unit: str,
+                                                                    expected: float) -> None:
+    row = {"bjid": "BJ20261031000001", "bjbsm": "3708110111000001", "jczb": name, "jcz": value, "dw": unit,
+           "yz": value, "bjjb": "三级", "bjsj": "2026-10-31 23:10:00", "ssbm": "housing", "sqbm": "370811"}
+    connector = scripted({"success": True, "total": 1, "rows": [row]})
+    record = (await connector.search_alerts(AlertQuery(), None, 5)).items[0]
+    await connector.aclose()
+    assert (record.metric, record.unit) == (metric, expected_unit)
+    assert record.value == pytest.approx(expected) and record.threshold == pytest.approx(expected)
+
+
+async def test_noise_in_unweighted_decibels_is_a_bad_response() -> None:
+    row = {"bjid": "BJ20261031000001", "bjbsm": "3708110602000001", "jczb": "施工噪声", "jcz": 60.0, "dw": "dB",
+           "yz": 55.0, "bjjb": "三级", "bjsj": "2026-10-31 23:10:00", "ssbm": "housing", "sqbm": "370811"}
+    connector = scripted({"success": True, "total": 1, "rows": [row]})
+    with pytest.raises(UpstreamBadResponse):
+        await connector.search_alerts(AlertQuery(), None, 5)
+    await connector.aclose()

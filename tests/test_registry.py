@@ -15,13 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from gateway.auth.demo import mint_token
 from mocks.city import Inventory
 from mocks.gas import DEMO_API_KEY, GasInventory
 from tests.conftest import MockDepartments
-from tests.served import RedirectingDepartment, ServedGateway, served_gateway
+from tests.served import RedirectingDepartment, ServedGateway, registry_env, served_gateway
 
 REPO = Path(__file__).resolve().parent.parent
 GAS_SPEC = REPO / "connectors" / "specs" / "gas.yaml"
@@ -63,10 +62,8 @@ def running_gateway(mock_departments: MockDepartments, tmp_path_factory: pytest.
                     ) -> Iterator[RunningGateway]:
     directory = tmp_path_factory.mktemp("registry")
     database = directory / "registry.sqlite3"
-    with served_gateway(mock_departments, directory, {
-            "YIWANG_DATABASE_URL": f"sqlite:///{database}",
-            "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": "127.0.0.1",
-            "YIWANG_TRACE_CONSOLE": "true", "YIWANG_CACHE_ENABLED": "false"}, cwd=REPO) as served:
+    with served_gateway(mock_departments, directory, registry_env(directory, YIWANG_TRACE_CONSOLE="true"),
+                        cwd=REPO) as served:
         yield RunningGateway(served.url, served.log_path, database,
                              f"http://127.0.0.1:{mock_departments.base_port + GAS_PORT_OFFSET}")
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from connectors.geo import haversine_m
 from connectors.http import make_client
@@ -26,7 +25,7 @@ from gateway.auth.demo import mint_token
 from mocks.city import Inventory, anchor_from_date
 from mocks.gas import PROJECTED_CRS, GasDevice, GasInventory
 from tests.conftest import TEST_ANCHOR, MockDepartments
-from tests.served import ServedGateway, served_gateway
+from tests.served import ServedGateway, registry_env, served_gateway
 
 REPO = Path(__file__).resolve().parent.parent
 GAS_SPEC = REPO / "connectors" / "specs" / "gas.yaml"
@@ -89,10 +88,7 @@ class Gateway(ServedGateway):
 @pytest.fixture(scope="module")
 def gateway(mock_departments: MockDepartments, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     directory = tmp_path_factory.mktemp("spec-filters")
-    with served_gateway(mock_departments, directory, {
-            "YIWANG_DATABASE_URL": f"sqlite:///{directory / 'registry.sqlite3'}",
-            "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": "127.0.0.1",
-            "YIWANG_CACHE_ENABLED": "false"}, cwd=REPO) as served:
+    with served_gateway(mock_departments, directory, registry_env(directory), cwd=REPO) as served:
         running = Gateway(served.url, served.log_path)
         running.gas_url = f"http://127.0.0.1:{mock_departments.base_port + GAS_PORT_OFFSET}"
         yield running

@@ -25,7 +25,7 @@ from gateway.app import create_app
 from gateway.exceptions import ConfigurationError
 from gateway.registry.addresses import parse_ipv4
 from tests.conftest import MockDepartments, gateway_settings
-from tests.served import RedirectingDepartment, ServedGateway, served_gateway
+from tests.served import RedirectingDepartment, ServedGateway, registry_env, served_gateway
 from tests.test_registry import ADMIN, GAS_PORT_OFFSET, GAS_SPEC, STATIONS_QUERY
 
 BROAD_ALLOWLIST = "0.0.0.0/0,::/0"
@@ -67,10 +67,7 @@ def refusal(response: httpx.Response) -> tuple[int, str, str]:
 def broad_gateway(mock_departments: MockDepartments, tmp_path_factory: pytest.TempPathFactory,
                   ) -> Iterator[ServedGateway]:
     directory = tmp_path_factory.mktemp("ssrf")
-    with served_gateway(mock_departments, directory, {
-            "YIWANG_DATABASE_URL": f"sqlite:///{directory / 'registry.sqlite3'}",
-            "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": BROAD_ALLOWLIST,
-            "YIWANG_CACHE_ENABLED": "false"}) as gateway:
+    with served_gateway(mock_departments, directory, registry_env(directory, BROAD_ALLOWLIST)) as gateway:
         yield gateway
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from cryptography.fernet import Fernet
 
 from connectors.http import make_client
 from connectors.spec.connector import connector_class
@@ -30,7 +29,7 @@ from gateway.departments import build_connectors
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from gateway.router import ConnectorSet
 from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer, gateway_settings
-from tests.served import UNREADABLE_DIAMETER, served_gateway, water_with_unreadable_diameters
+from tests.served import UNREADABLE_DIAMETER, registry_env, served_gateway, water_with_unreadable_diameters
 
 SPECS = Path(__file__).resolve().parent.parent / "connectors" / "specs"
 GAS_PORT_OFFSET = 6
@@ -264,9 +263,7 @@ async def test_the_dry_run_shows_the_operator_what_the_department_answered_wrong
 
 # --- over the wire: a registered spec on a served gateway ---------------------------------------------------------
 def test_a_registered_department_answering_garbage_on_a_served_gateway(gas: MockDepartments, tmp_path: Path) -> None:
-    env = {"YIWANG_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.sqlite3'}",
-           "YIWANG_SECRET_KEY": Fernet.generate_key().decode(), "YIWANG_CONNECTOR_ALLOWLIST": "127.0.0.1",
-           "YIWANG_CACHE_ENABLED": "false"}
+    env = registry_env(tmp_path)
     spec = (SPECS / "gas.yaml").read_text(encoding="utf-8").replace("http://127.0.0.1:9106", gas_url(gas))
     admin = bearer(*ADMIN)
     with served_gateway(gas, tmp_path, env) as served:

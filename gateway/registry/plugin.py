@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from connectors.base import Connector
 from connectors.spec.connector import SpecConnector, connector_class
-from connectors.spec.model import ConnectorSpec
+from connectors.spec.model import ConnectorSpec, DeclaredType
 from gateway.plugins import Plugin
 from gateway.registry.allowlist import Allowlist
 from gateway.registry.egress import guarded_client
@@ -25,6 +25,7 @@ from gateway.registry.secrets import SecretBox
 from gateway.registry.store import NOTIFY_CHANNEL, ConnectorVersion, RegistryStore
 from gateway.router import ConnectorSet, ConnectorSource
 from gateway.settings import Settings
+from schema.declared import activate, declared_types
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -45,6 +46,7 @@ class RegistryPlugin(Plugin):
         self.code_connectors: dict[str, Connector] = {}
         self.revision = -1
         self._spec_connectors: dict[int, SpecConnector] = {}  # by registry row id
+        self._declared_key: tuple[tuple[str, str], ...] = ()  # the declared types the served schema has
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -114,7 +116,25 @@ class RegistryPlugin(Plugin):
             self._spec_connectors = built
             self.revision = revision
             logger.info("connector set now %s (registry revision %d)", sorted(connectors), revision)
+            self._swap_schema(list(built.values()))
             return True
+
+    def _swap_schema(self, connectors: list[SpecConnector]) -> None:
+        """Rebuild the GraphQL schema when the types the enabled specs declare changed (requests keep theirs)."""
+        declarations = declared_by_class(connectors)
+        key = tuple((code, declared.model_dump_json()) for code, declared in declarations)
+        if key == self._declared_key or self.app is None or not hasattr(self.app.state, "make_schema"):
+            return
+        try:
+            types = declared_types(declarations)
+            schema = self.app.state.make_schema([t.strawberry_type for t in types])
+        except Exception as exc:  # a schema that cannot be built keeps the one being served
+            logger.error("declared types %s not added to the schema: %s", [n for n, _ in key], exc)
+            return
+        self.app.state.graphql_view.schema = schema
+        activate(types)
+        self._declared_key = key
+        logger.info("schema now has the declared types %s", sorted(t.type_name for t in types))
 
     def _build(self, row: ConnectorVersion) -> SpecConnector | None:
         assert self.store is not None
@@ -155,6 +175,23 @@ class RegistryPlugin(Plugin):
         from importlib.metadata import entry_points
 
         return [{"name": ep.name, "class": ep.value} for ep in entry_points(group="yiwang.connectors")]
+
+
+def declared_by_class(connectors: list[SpecConnector]) -> list[tuple[str, DeclaredType]]:
+    """The types the specs declare, one per class and per name: where two specs declare the same class or name,
+    the department first in order keeps it."""
+    by_class: dict[str, DeclaredType] = {}
+    owners: dict[str, str] = {}
+    for connector in sorted(connectors, key=lambda c: c.department_id):
+        for code, declared in connector.spec.types.items():
+            if code in by_class or declared.type_name in owners:
+                logger.error("%s declares type %s for class %s, already declared by %s; ignored",
+                             connector.department_id, declared.type_name, code,
+                             owners.get(declared.type_name) or owners.get(by_class[code].type_name))
+                continue
+            by_class[code] = declared
+            owners[declared.type_name] = connector.department_id
+    return sorted(by_class.items())
 
 
 def dry_run_client(plugin: RegistryPlugin, spec: ConnectorSpec) -> httpx.AsyncClient:
