@@ -162,9 +162,11 @@ async def merge_walk(
     Departments are asked concurrently; a department whose answer runs out before the page is full (it caps its
     page size) is asked again from where it stopped, because its next items may sort before everyone else's.
     A department that fails is reported through ``on_failure`` and left out of this page; its position in the
-    cursor stays where it was. Items ``keep`` refuses are dropped without disturbing the department's position.
+    cursor stays where it was, and the page says it has a next one. Items ``keep`` refuses are dropped without
+    disturbing the department's position.
     """
     buffers: dict[str, _Buffer[RecordT]] = {}
+    failed: set[str] = set()
     positions = {d: start.positions.get(d) if start else None for d in departments}
     totals = {d: start.totals.get(d, 0) for d in departments if positions[d] == DONE} if start else {}
 
@@ -174,6 +176,7 @@ async def merge_walk(
             if isinstance(result, UpstreamError):
                 on_failure(result)
                 buffers.pop(name, None)
+                failed.add(name)
                 continue
             totals.setdefault(name, result.total)
             items, item_positions = result.items, result.positions
@@ -210,7 +213,8 @@ async def merge_walk(
         if end == len(buffer.items) and not buffer.has_more:
             positions_after[-1] = DONE
         buffer.index = end
-    has_next = any(b.index < len(b.items) or b.has_more for b in buffers.values())
+    # A failed department keeps its position, so it may still have items: the client should ask again.
+    has_next = bool(failed) or any(b.index < len(b.items) or b.has_more for b in buffers.values())
     return MergedPage(items=items, total=sum(totals.values()), has_next=has_next, _departments=taken_from,
                       _positions_after=positions_after, _start=positions, _totals=totals, _encode=encode)
 

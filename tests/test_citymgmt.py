@@ -636,7 +636,23 @@ async def test_openapi_document_describes_the_real_responses() -> None:
 # --- health and faults ------------------------------------------------------------------------------------------
 async def test_health() -> None:
     async with connected() as connector:
+        result, calls = await logged_calls(SHARED_APP, connector.check_health)
+    assert result is None
+    assert [(call["method"], call["path"]) for call in calls] == [("GET", "/api/heartbeat")]
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ({"success": True, "status": "DOWN"}, UpstreamUnavailable),
+    ({"success": False, "status": "UP"}, UpstreamUnavailable),
+    ({"success": True}, UpstreamBadResponse),
+    (["UP"], UpstreamBadResponse),
+])
+async def test_heartbeat_not_up_is_an_upstream_error(body: Any, error: type[Exception]) -> None:
+    """The healthy answer above passes only because it says UP: each other answer is refused."""
+    connector = scripted(body)
+    with pytest.raises(error):
         await connector.check_health()
+    await connector.aclose()
 
 
 FAULT_APP = create_app(INVENTORY)

@@ -406,6 +406,14 @@ async def test_custom_credentials_of_the_mock(mock_app: MockControl) -> None:
     connector = make_connector(app, client_id="other", client_secret="s3cret")
     await connector.check_health()
     await connector.aclose()
+    log = await request_log(app)
+    assert [(entry["method"], entry["path"]) for entry in log] == [("POST", TOKEN_PATH), ("GET", "/api/ping")]
+    # The demo credentials no longer open this mock: the custom pair above is what signed in.
+    demo = make_connector(app)
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await demo.check_health()
+    assert "OAuth2 token" in str(raised.value) and DEMO_CLIENT_ID in str(raised.value)
+    await demo.aclose()
 
 
 # --- faults and health --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -604,9 +605,20 @@ async def test_a_verified_token_is_remembered_but_not_past_its_expiry(monkeypatc
         principal = await authenticator.authenticate(f"Bearer {token}")
         assert principal.region_code == "370811"
     assert verifications == 1
-    # Past the token's expiry the remembered verification is not used: the token is verified again (and PyJWT, on
-    # its own clock, then decides on the expiry as for any token).
+    # Past the token's expiry, on the gateway's clock and on PyJWT's, the remembered verification is not used: the
+    # token is verified again and refused as expired.
     later = time_module.time() + 61
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.fromtimestamp(later, tz)
+
     monkeypatch.setattr(identity.time, "time", lambda: later)
-    await authenticator.authenticate(f"Bearer {token}")
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
+    assert jwt.decode(token, options={"verify_signature": False})["exp"] < later  # what is presented is expired
+    with pytest.raises(AuthenticationError) as refused:
+        await authenticator.authenticate(f"Bearer {token}")
+    assert refused.value.code == "UNAUTHENTICATED" and refused.value.http_status == 401
+    assert "token has expired" in refused.value.message
     assert verifications == 2

@@ -5,6 +5,7 @@ problems are reported; SSRF attempts are refused; secrets never show in answers,
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -121,11 +122,18 @@ def test_gas_is_tested_registered_with_the_cli_and_queried_at_once(running_gatew
     assert "gas" in [d["id"] for d in departments]
 
     listed = gateway.cli("list")
-    assert listed.returncode == 0 and "gas" in listed.stdout and "active" in listed.stdout
+    assert listed.returncode == 0, listed.stderr
+    # The whole row, so that "inactive" or "disabled" cannot pass for "active"/"enabled".
+    assert re.search(r"^gas\s+spec v1\s+enabled\s+active\s+gas-it-wang\s", listed.stdout, re.MULTILINE), listed.stdout
+    listing, shown, history = (admin(gateway, "GET", path) for path in ("", "/gas", "/gas/history"))
+    assert (listing.status_code, shown.status_code, history.status_code) == (200, 200, 200)
+    gas_rows = [row for row in listing.json()["registered"] if row["department"] == "gas"]
+    assert [(row["version"], row["enabled"], row["active"]) for row in gas_rows] == [(1, True, True)]
+    assert "gas" in shown.text and "**********" in shown.text  # the key is there, masked
+    assert [(v["version"], v["action"]) for v in history.json()["versions"]] == [(1, "register")]
     _assert_no_secret(gateway, tested.stdout, tested.stderr, registered.stdout, registered.stderr, listed.stdout,
                       gateway.cli("show", "gas").stdout, gateway.cli("--json", "history", "gas").stdout,
-                      admin(gateway, "GET", "").text, admin(gateway, "GET", "/gas").text,
-                      admin(gateway, "GET", "/gas/history").text)
+                      listing.text, shown.text, history.text)
 
 
 def _anchor() -> Any:
@@ -191,6 +199,8 @@ def test_only_admins_and_the_departments_operators_may_manage(running_gateway: R
 
 
 def test_ssrf_attempts_are_refused(running_gateway: RunningGateway, tmp_path: Path) -> None:
+    before = admin(running_gateway, "GET", "")
+    assert before.status_code == 200
     for base_url, reason in (("http://169.254.169.254", "link-local or metadata address"),
                              ("http://100.100.100.200", "link-local or metadata address"),
                              (f"http://localhost:{running_gateway.gas_url.rsplit(':', 1)[1]}", "not in the connector"),
@@ -206,5 +216,9 @@ def test_ssrf_attempts_are_refused(running_gateway: RunningGateway, tmp_path: Pa
         result = running_gateway.cli("test", str(spec))
         assert result.returncode == 1 and "[FAIL] reach" in result.stdout, result.stdout + result.stderr
         assert trap.hits == 0  # the redirect to a host outside the allowlist was never followed
-    history = admin(running_gateway, "GET", "/gas/history").json()
-    assert all("169.254" not in str(v) and "localhost" not in str(v) for v in history.get("versions", []))
+    after = admin(running_gateway, "GET", "")
+    assert after.status_code == 200 and after.json()["registered"] == before.json()["registered"]  # nothing new
+    for row in after.json()["registered"]:
+        history = admin(running_gateway, "GET", f"/{row['department']}/history")
+        assert history.status_code == 200 and history.json()["versions"], history.text
+        assert all("169.254" not in str(v) and "localhost" not in str(v) for v in history.json()["versions"])

@@ -109,7 +109,9 @@ async def test_every_change_is_a_version_with_rollback_and_disable(
     assert history[4]["diff"] == [{"path": "enabled", "old": True, "new": False}]
     assert all(v["created_at"] for v in history)
     assert await department_names(client) == {"gas": "港华燃气 Gas"}
-    shown = (await client.get("/admin/connectors/gas")).text
+    shown_response = await client.get("/admin/connectors/gas")
+    assert shown_response.status_code == 200
+    shown = shown_response.text
     assert "rotated-key-do-not-show" not in shown and DEMO_API_KEY not in shown and "**********" in shown
     assert (await client.post("/admin/connectors/gas/rollback", json={"version": 99})).status_code == 404
 

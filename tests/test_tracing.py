@@ -218,6 +218,9 @@ async def test_tracing_off_adds_nothing(mock_departments: MockDepartments) -> No
     assert "traceparent" not in request["headers"]
 
 
+SLOW_DEPARTMENT_MS = 400
+
+
 # --- the trace store --------------------------------------------------------------------------------------------
 async def test_trace_store_lists_filters_and_shows_traces_to_platform_admins_only(
     mock_departments: MockDepartments, water_down: None,
@@ -240,6 +243,19 @@ async def test_trace_store_lists_filters_and_shows_traces_to_platform_admins_onl
         assert await listing(department="environment") == []
         assert await listing(operation="shelt") == [healthy]
         assert await listing(minDurationMs="60000") == []
+        mock_departments.set_faults("transport", latency_ms=SLOW_DEPARTMENT_MS)  # the mock sleeps before answering
+        try:
+            slow = (await post(client, "query Slow { components(filter: {classCodes: [\"0203\"]}, first: 4) "
+                                       "{ nodes { id } } }")).json()["extensions"]["traceId"]
+        finally:
+            mock_departments.set_faults("transport")
+        timed = (await client.get("/admin/traces", headers=bearer(*ADMIN))).json()["traces"]
+        durations = {t["traceId"]: t["durationMs"] for t in timed}
+        assert durations[slow] >= SLOW_DEPARTMENT_MS
+        bound = str(SLOW_DEPARTMENT_MS)
+        assert await listing(minDurationMs=bound) == [t for t in durations if durations[t] >= SLOW_DEPARTMENT_MS]
+        assert slow in await listing(minDurationMs=bound)
+        assert await listing(minDurationMs=bound, operation="Slow") == [slow]
         everything = (await client.get("/admin/traces", headers=bearer(*ADMIN))).json()["traces"]
         slowest = await listing(sort="slowest")
         assert slowest == [t["traceId"] for t in sorted(everything, key=lambda t: -t["durationMs"])]
