@@ -32,7 +32,7 @@ from gateway.auth.identity import AuthConfig, Authenticator, load_auth_config
 from gateway.auth.policy import Access, Policy, load_policy
 from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext
-from gateway.cost import CostModel, show_list_sizes
+from gateway.cost import show_list_sizes
 from gateway.exceptions import (
     AuthenticationError,
     MalformedRequest,
@@ -102,7 +102,7 @@ def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = 
     schema = build_schema(extensions, schema_class=GatewaySchema, execution_context_class=executor, policy=policy,
                           config=StrawberryConfig(disable_field_suggestions=not settings.demo),
                           extra_types=extra_types)
-    show_list_sizes(schema._schema, CostModel(schema._schema))
+    show_list_sizes(schema._schema, limits.model(schema._schema))  # the model the limits will use
     return schema
 
 

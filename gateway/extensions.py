@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
-    FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
-    OperationDefinitionNode,
     validate,
 )
 from graphql.validation import MaxIntrospectionDepthRule
@@ -25,6 +22,7 @@ from strawberry.types import ExecutionContext
 
 from gateway.auth.principal import Role
 from gateway.context import RequestContext
+from gateway.documents import DocumentMemo
 from gateway.exceptions import YiwangError
 from gateway.introspection import NoSchemaIntrospection, hidden_type_keys, hide_types
 from gateway.limits import OperationLimits
@@ -90,27 +88,16 @@ class UpstreamErrors(SchemaExtension):
 
 
 class DocumentValidation:
-    """graphql-core's validation, remembered per parsed document and rule set (strawberry's parser cache hands out
-    the same document object for the same text; the entry holds it, so its identity is not reused while kept)."""
+    """graphql-core's validation, remembered per parsed document and rule set."""
 
     def __init__(self, *, hide_suggestions: bool, kept: int) -> None:
         self.hide_suggestions = hide_suggestions
-        self.kept = kept
-        self._results: OrderedDict[tuple[int, tuple[type[ASTValidationRule], ...]],
-                                   tuple[DocumentNode, list[GraphQLError]]] = OrderedDict()
+        self._results: DocumentMemo[list[GraphQLError]] = DocumentMemo(kept)
 
     def validate(self, schema: GraphQLSchema, document: DocumentNode,
                  rules: tuple[type[ASTValidationRule], ...]) -> list[GraphQLError]:
-        key = (id(document), rules)
-        entry = self._results.get(key)
-        if entry is not None and entry[0] is document:
-            self._results.move_to_end(key)
-            return list(entry[1])
-        errors = validate(schema, document, rules, hide_suggestions=self.hide_suggestions)
-        self._results[key] = (document, errors)
-        if len(self._results) > self.kept:
-            self._results.popitem(last=False)
-        return list(errors)
+        return list(self._results.get(document, rules, lambda: validate(
+            schema, document, rules, hide_suggestions=self.hide_suggestions)))
 
 
 def checked_operations(limits: OperationLimits, *, introspection: Literal["all", "admins"], hide_suggestions: bool,
@@ -120,6 +107,7 @@ def checked_operations(limits: OperationLimits, *, introspection: Literal["all",
     document is valid, checking ``limits`` on the operation the request runs. With ``hide_suggestions`` no error
     suggests names (see gateway/suggestions.py)."""
     validation = DocumentValidation(hide_suggestions=hide_suggestions, kept=documents_kept)
+    hidden_types: DocumentMemo[frozenset[str]] = DocumentMemo(documents_kept)
     open_rules = (MaxIntrospectionDepthRule, MaybeNullValidationRule, OneOfInputValidationRule)
     closed_rules = (*open_rules, NoSchemaIntrospection)
 
@@ -154,11 +142,8 @@ def checked_operations(limits: OperationLimits, *, introspection: Literal["all",
             document = execution.graphql_document
             if not getattr(self, "_hidden_types", False) or result is None or document is None:
                 return
-            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
             name = requested_operation(execution)
-            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-                          and (name is None or (d.name is not None and d.name.value == name))]
-            keys = hidden_type_keys(operations[0], fragments) if len(operations) == 1 else set()
+            keys = hidden_types.get(document, name, lambda: hidden_type_keys(document, name))
             if keys:
                 result.errors = hide_types(result.data, result.errors, keys)
 

@@ -11,13 +11,17 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
 )
+
+from gateway.limits import select_operation
 
 SCHEMA_FIELD = "__schema"
 TYPE_FIELD = "__type"
@@ -31,8 +35,12 @@ class NoSchemaIntrospection(ASTValidationRule):
                 node))
 
 
-def hidden_type_keys(operation: OperationDefinitionNode, fragments: dict[str, Any]) -> set[str]:
-    """Response keys of the ``__type`` fields at the root of ``operation``, through fragments."""
+def hidden_type_keys(document: DocumentNode, operation_name: str | None) -> frozenset[str]:
+    """Response keys of the ``__type`` fields at the root of the operation the request runs, through fragments."""
+    operation = select_operation(document, operation_name)
+    if not isinstance(operation, OperationDefinitionNode):
+        return frozenset()
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     keys: set[str] = set()
     seen: set[str] = set()
 
@@ -50,10 +58,10 @@ def hidden_type_keys(operation: OperationDefinitionNode, fragments: dict[str, An
                     walk(fragment.selection_set)
 
     walk(operation.selection_set)
-    return keys
+    return frozenset(keys)
 
 
-def hide_types(data: dict[str, Any] | None, errors: list[GraphQLError] | None, keys: set[str],
+def hide_types(data: dict[str, Any] | None, errors: list[GraphQLError] | None, keys: frozenset[str],
                ) -> list[GraphQLError] | None:
     """Null the ``__type`` answers in ``data`` and drop errors under them; the remaining errors."""
     if data is not None:

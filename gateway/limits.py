@@ -9,7 +9,6 @@ the numbers in ``extensions``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,7 @@ from gateway.cost import (
     evaluate,
     saturated,
 )
+from gateway.documents import DocumentMemo
 
 ANALYSES_KEPT = 512
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -202,11 +202,8 @@ class OperationLimits:
         self.depth = depth
         self.aliases = aliases
         self.cost = cost
-        self.analyses_kept = analyses_kept
         self._model: tuple[GraphQLSchema, CostModel] | None = None
-        # keyed by the parsed document's identity (strawberry's parser cache hands out the same object for the same
-        # text); the entry holds the document, so the identity cannot be reused while it lives
-        self._summaries: OrderedDict[tuple[int, str | None], tuple[DocumentNode, OperationSummary]] = OrderedDict()
+        self._summaries: DocumentMemo[OperationSummary] = DocumentMemo(analyses_kept)
 
     def model(self, schema: GraphQLSchema) -> CostModel:
         if self._model is None or self._model[0] is not schema:
@@ -227,16 +224,9 @@ class OperationLimits:
 
     def summary(self, schema: GraphQLSchema, document: DocumentNode,
                 operation: OperationDefinitionNode) -> OperationSummary:
-        key = (id(document), operation.name.value if operation.name else None)
-        entry = self._summaries.get(key)
-        if entry is not None and entry[0] is document:
-            self._summaries.move_to_end(key)
-            return entry[1]
-        summary = summarise(schema, self.model(schema), document, operation)
-        self._summaries[key] = (document, summary)
-        if len(self._summaries) > self.analyses_kept:
-            self._summaries.popitem(last=False)
-        return summary
+        name = operation.name.value if operation.name else None
+        return self._summaries.get(document, name,
+                                   lambda: summarise(schema, self.model(schema), document, operation))
 
 
 def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | GraphQLError:

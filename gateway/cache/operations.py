@@ -87,8 +87,7 @@ def response_cache(plugin: CachePlugin) -> type[SchemaExtension]:
             if (plugin.settings.cache_responses and isinstance(request, RequestContext)
                     and context.operation_type is OperationType.QUERY and context.query):
                 document = context.graphql_document
-                private = document is not None and privacy.is_private(context.schema._schema, context.query,
-                                                                       document)
+                private = document is not None and privacy.is_private(context.schema._schema, document)
                 key = _response_key(context, request, private)
                 cached = await plugin.store.get(key)
                 if cached is not None:

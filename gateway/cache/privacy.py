@@ -7,12 +7,12 @@ filed under the caller's identity (Apollo Router's ``private_id``), so one calle
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from graphql import DocumentNode, FieldNode, GraphQLSchema, TypeInfo, TypeInfoVisitor, Visitor, visit
 
 from gateway.auth.principal import Principal
+from gateway.documents import DocumentMemo
 from schema.directives import is_private
 
 ANALYSES_KEPT = 512
@@ -42,22 +42,13 @@ def selects_private_field(schema: GraphQLSchema, document: DocumentNode) -> bool
 
 
 class PrivacyAnalysis:
-    """``selects_private_field`` remembered per document text (bounded, least recently used dropped)."""
+    """``selects_private_field`` remembered per document."""
 
     def __init__(self, kept: int = ANALYSES_KEPT) -> None:
-        self.kept = kept
-        self.results: OrderedDict[str, bool] = OrderedDict()
+        self._results: DocumentMemo[bool] = DocumentMemo(kept)
 
-    def is_private(self, schema: GraphQLSchema, query: str, document: DocumentNode) -> bool:
-        result = self.results.get(query)
-        if result is None:
-            result = selects_private_field(schema, document)
-            self.results[query] = result
-            if len(self.results) > self.kept:
-                self.results.popitem(last=False)
-        else:
-            self.results.move_to_end(query)
-        return result
+    def is_private(self, schema: GraphQLSchema, document: DocumentNode) -> bool:
+        return self._results.get(document, None, lambda: selects_private_field(schema, document))
 
 
 def private_id(principal: Principal) -> tuple[str | None, str, str]:
