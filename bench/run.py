@@ -3,6 +3,7 @@
     python -m bench.run --quick        # make bench-quick: under 3 minutes, writes bench/results/quick.json
     python -m bench.run                # make bench: the full run, writes bench/results/full.json
     python -m bench.run --check        # start everything, check both answers match, print byte counts; no load
+    python -m bench.run --compare REF  # make bench-compare REF=...: this tree's yiwang against REF's (bench/compare.py)
 
 One run: install the peer (npm ci) and wrk if missing; start the mock departments pinned to the second core;
 compose the peer's supergraph; check that both gateways answer every scenario with the same content and print the
