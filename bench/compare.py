@@ -81,7 +81,10 @@ def _git(*arguments: str, cwd: Path = harness.REPO) -> str:
 def temporary_worktree(ref: str) -> Iterator[tuple[Path, str]]:
     """``ref`` checked out (detached) in a new directory; yields the directory and the full commit id. The worktree
     is removed on the way out, whatever happened."""
-    commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except BenchError as exc:
+        raise BenchError(f"{ref!r} names no commit in {harness.REPO}") from exc
     parent = Path(tempfile.mkdtemp(prefix="yiwang-compare-"))
     tree = parent / "tree"
     try:
@@ -280,11 +283,15 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(statistics.median(present), 4) if present else None
 
 
+def _half_spread(values: Sequence[float]) -> float | None:
+    """The noise of a ratio: half the spread of its per-round values (how far one round strays either way)."""
+    return round((max(values) - min(values)) / 2, 4) if values else None
+
+
 def summarise_pair(pair: Pair, rows: dict[str, list[Any]], difference: str | None) -> dict[str, Any]:
     base, candidate = rows["base"], rows["candidate"]
-    rps_ratios = _ratios(candidate, base, "rps")
-    ratio = _median(rps_ratios)
-    noise = round((max(rps_ratios) - min(rps_ratios)) / 2, 4) if rps_ratios else None
+    rps_ratios, cpu_ratios = _ratios(candidate, base, "rps"), _ratios(candidate, base, "cpu_ms_per_req")
+    ratio, noise = _median(rps_ratios), _half_spread(rps_ratios)
     if ratio is None or noise is None:
         verdict = "not measured"
     elif ratio + noise < 1:
@@ -299,8 +306,7 @@ def summarise_pair(pair: Pair, rows: dict[str, list[Any]], difference: str | Non
         "rps_ratio": ratio, "noise": noise, "per_round_rps_ratios": rps_ratios, "verdict": verdict,
         "base_cpu_ms_per_req": _median([r["cpu_ms_per_req"] for r in base]),
         "candidate_cpu_ms_per_req": _median([r["cpu_ms_per_req"] for r in candidate]),
-        "cpu_ratio": _median(_ratios(candidate, base, "cpu_ms_per_req")),
-        "per_round_cpu_ratios": _ratios(candidate, base, "cpu_ms_per_req"),
+        "cpu_ratio": _median(cpu_ratios), "cpu_noise": _half_spread(cpu_ratios), "per_round_cpu_ratios": cpu_ratios,
         "other_processes_core_use": _median([r["other_processes_core_use"] for r in base + candidate]),
         "answers_differ": difference,
         "problems": [p for row in base + candidate for p in row["problems"]],
@@ -325,7 +331,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"{'gateways pinned to core ' + str(config['gateway_cpus']) if config['gateway_cpus'] else 'unpinned'}. "
              "Ratio: median of the per-round ratios new/old; noise: half their spread.", "",
              "| Scenario | old RPS | new RPS | new/old | noise ± | per round | old CPU ms/req | new CPU ms/req | "
-             "CPU new/old | verdict |",
+             "CPU new/old ± noise | verdict |",
              "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     tracing = None
     for key, row in result["pairs"].items():
@@ -339,7 +345,7 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{_fmt(row['rps_ratio'], 3)} | {_fmt(row['noise'], 3)} | "
                      f"{', '.join(f'{r:.3f}' for r in row['per_round_rps_ratios'])} | "
                      f"{_fmt(row['base_cpu_ms_per_req'], 2)} | {_fmt(row['candidate_cpu_ms_per_req'], 2)} | "
-                     f"{_fmt(row['cpu_ratio'], 3)} | {flag} |")
+                     f"{_fmt(row['cpu_ratio'], 3)} ± {_fmt(row['cpu_noise'], 3)} | {flag} |")
     if tracing is not None:
         lines += ["", f"Tracing (new tree, scenario 2, default sampling YIWANG_TRACE_SAMPLE_RATIO="
                       f"{result['new']['trace_sample_ratio']}): on/off throughput {_fmt(tracing['rps_ratio'], 3)} "
@@ -347,7 +353,8 @@ def markdown(result: dict[str, Any]) -> str:
                       f"{', '.join(f'{r:.3f}' for r in tracing['per_round_rps_ratios'])}), cost "
                       f"{_fmt(100 * tracing['tracing_cost'] if 'tracing_cost' in tracing else None)} % "
                       f"(goal < {100 * TRACING_BUDGET:.0f} %): {tracing['verdict']}; CPU per request on/off "
-                      f"{_fmt(tracing['cpu_ratio'], 3)} ({_fmt(tracing['base_cpu_ms_per_req'], 2)} → "
+                      f"{_fmt(tracing['cpu_ratio'], 3)} ± {_fmt(tracing['cpu_noise'], 3)} "
+                      f"({_fmt(tracing['base_cpu_ms_per_req'], 2)} → "
                       f"{_fmt(tracing['candidate_cpu_ms_per_req'], 2)} ms)."]
     noise = [row["other_processes_core_use"] for row in result["pairs"].values()
              if row["other_processes_core_use"] is not None]
@@ -372,6 +379,8 @@ def run(args: argparse.Namespace, scenarios: Sequence[Scenario]) -> int:
     wrk = harness.ensure_wrk()
     cpus = harness.available_cpus()
     gateway_cpus, side_cpus = ([cpus[0]], [cpus[1]]) if len(cpus) >= 2 else (None, None)
+    head = _git("rev-parse", "HEAD")  # what the new side runs: this commit, with its uncommitted changes if any
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     workdir = harness.new_workdir()
     try:
@@ -394,8 +403,6 @@ def run(args: argparse.Namespace, scenarios: Sequence[Scenario]) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(workdir, ignore_errors=True)
-    head = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     result = {
         "name": name, "mode": "compare", "date": datetime.now().astimezone().isoformat(timespec="seconds"),
         "old": {"ref": args.compare, "commit": commit, "worktree": str(old_tree)},
@@ -406,7 +413,7 @@ def run(args: argparse.Namespace, scenarios: Sequence[Scenario]) -> int:
                    "mock_and_wrk_cpus": side_cpus, "extra_settings": dict(harness.YIWANG_EXTRA_ENV),
                    "wall_seconds": round(time.monotonic() - started)},
         "method": {"ratio": "median over rounds of candidate/base throughput, both measured in the same round",
-                   "noise": "half the spread (max - min) of the per-round ratios",
+                   "noise": "half the spread (max - min) of the per-round ratios (cpu_noise: the same of CPU time)",
                    "slower": "ratio + noise < 1", "tracing_budget": TRACING_BUDGET},
         "pairs": {pair.key: summarise_pair(pair, readings[pair.key], differences[pair.key]) for pair in pairs},
     }

@@ -99,7 +99,7 @@ def test_the_table_has_a_line_per_scenario_and_the_tracing_line(
     header = next(line for line in lines if line.startswith("| Scenario |"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
         "Scenario", "old RPS", "new RPS", "new/old", "noise ±", "per round", "old CPU ms/req", "new CPU ms/req",
-        "CPU new/old", "verdict"]
+        "CPU new/old ± noise", "verdict"]
     rows = [line for line in lines if line.startswith("| ") and not line.startswith(("| Scenario", "|---"))]
     assert len(rows) == 1
     cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
@@ -107,6 +107,7 @@ def test_the_table_has_a_line_per_scenario_and_the_tracing_line(
     assert len(cells) == 10
     assert len(cells[5].split(", ")) == 2  # one ratio per round
     assert cells[9].replace("*", "") in {"slower", "faster", "within noise"}
+    assert re.fullmatch(r"[\d.]+ ± [\d.]+", cells[8])
     assert re.search(r"^Tracing \(new tree, scenario 2, default sampling .*\): on/off throughput [\d.]+ ± [\d.]+ .*"
                      r"cost -?[\d.]+ % \(goal < 10 %\)", table, re.M)
 
