@@ -389,7 +389,8 @@ def run(args: argparse.Namespace, scenarios: Sequence[Scenario]) -> int:
             pairs = make_pairs(scenarios, old, new, tracing_line=not args.no_tracing_line)
             settings = SettingsProbe(workdir)
             for pair in pairs:  # fail early, before the mocks start, if a tree cannot say its settings
-                settings.probe(pair.base, pair.scenario), settings.probe(pair.candidate, pair.scenario)
+                for side in (pair.base, pair.candidate):
+                    settings.probe(side, pair.scenario)
             base_port = harness.free_base_port()
             log(f"starting the mock departments (--scale {args.scale:g}, cpu {side_cpus}); work files in {workdir}")
             mocks = stack.enter_context(harness.running(harness.start_mocks(
