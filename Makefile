@@ -60,7 +60,7 @@ test: $(STAMP) chromium graphiql-assets outside-deps lint typecheck
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: bench bench-quick bench-tools peer wrk
+.PHONY: bench bench-quick bench-compare bench-tools peer wrk
 # Side by side with Hive Gateway (bench/README.md). The harness installs the peer (npm ci) and wrk when they are
 # missing; bench-tools has it do so beside the venv's install, in parallel, so that bench-quick stays under 3 minutes
 # (bench/harness.py needs only the standard library, so the system Python runs it).
@@ -78,3 +78,9 @@ bench: bench-tools
 
 bench-quick: bench-tools
 	$(BIN)/python -m bench.run --quick
+
+# This tree's yiwang against REF's (a commit, branch or tag, checked out in a temporary git worktree), side by side in
+# one run, no peer: make bench-compare REF=main [ARGS="--quick --scenarios 2,4"]. Writes bench/results/compare.json.
+bench-compare: $(if $(REF),$(STAMP) wrk)  # without REF: the usage line, nothing installed
+	@test -n "$(REF)" || { echo 'usage: make bench-compare REF=<git ref> [ARGS="--quick ..."]' >&2; exit 2; }
+	$(BIN)/python -m bench.run --compare $(REF) $(ARGS)

@@ -295,10 +295,23 @@ def _wait_http(service: Service, url: str, *, method: str = "GET", body: bytes |
                      f"{service.log_tail()}")
 
 
+def tree_env(tree: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process of the source tree ``tree``: its directory first on PYTHONPATH, so that it wins
+    over the venv's editable install (which points at whatever clone installed it, not at this tree)."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    return env
+
+
+def _cli(*arguments: str) -> list[str]:
+    """``yiwang <arguments>`` run as ``python -m gateway.cli``, which every commit has; the tree is the one first on
+    PYTHONPATH (tree_env)."""
+    return [sys.executable, "-m", "gateway.cli", *arguments]
+
+
 def start_mocks(workdir: Path, *, base_port: int, scale: float, cpus: Sequence[int] | None) -> Service:
-    command = [*_taskset(cpus), str(VENV_BIN / "yiwang"), "mocks", "--base-port", str(base_port),
-               "--scale", f"{scale:g}"]
-    process, log_path = _spawn("mocks", command, cwd=REPO, env=dict(os.environ), workdir=workdir)
+    command = [*_taskset(cpus), *_cli("mocks", "--base-port", str(base_port), "--scale", f"{scale:g}")]
+    process, log_path = _spawn("mocks", command, cwd=REPO, env=tree_env(REPO), workdir=workdir)
     service = Service("mocks", process, f"http://127.0.0.1:{base_port}", log_path, {"base_port": base_port})
     for department, offset in DEPARTMENT_PORT_OFFSETS.items():
         if department != "environment":
@@ -349,17 +362,21 @@ def yiwang_settings_env(workdir: Path, overrides: Mapping[str, str] | None = Non
 
 
 def start_yiwang(workdir: Path, *, base_port: int, port: int, cpus: Sequence[int] | None,
-                 settings: Mapping[str, str] | None = None) -> Service:
-    """yiwang serving the mocks; ``settings`` are a scenario's own ``YIWANG_*`` overrides (see yiwang_settings_env)."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("YIWANG_")}
-    env.update({"YIWANG_HOST": "127.0.0.1", "YIWANG_PORT": str(port), **yiwang_settings_env(workdir, settings)})
+                 settings: Mapping[str, str] | None = None, tree: Path = REPO,
+                 settings_env: Mapping[str, str] | None = None, log_name: str = "yiwang") -> Service:
+    """yiwang of the source tree ``tree`` serving the mocks; ``settings`` are a scenario's own ``YIWANG_*``
+    overrides (see yiwang_settings_env). ``settings_env``, when given, replaces what yiwang_settings_env would choose
+    (bench.compare works them out for another tree's settings)."""
+    env = {name: value for name, value in tree_env(tree).items() if not name.startswith("YIWANG_")}
+    chosen = yiwang_settings_env(workdir, settings) if settings_env is None else settings_env
+    env.update({"YIWANG_HOST": "127.0.0.1", "YIWANG_PORT": str(port), **chosen})
     env.update({f"YIWANG_{department.upper()}_URL": mock_url(base_port, department)
                 for department in DEPARTMENT_PORT_OFFSETS})
     env["YIWANG_HOUSING_CLIENT_ID"], env["YIWANG_HOUSING_CLIENT_SECRET"] = HOUSING_CLIENT_ID, HOUSING_CLIENT_SECRET
-    command = [*_taskset(cpus), str(VENV_BIN / "yiwang"), "serve"]
-    process, log_path = _spawn("yiwang", command, cwd=REPO, env=env, workdir=workdir)
+    command = [*_taskset(cpus), *_cli("serve")]
+    process, log_path = _spawn(log_name, command, cwd=tree, env=env, workdir=workdir)
     service = Service("yiwang", process, f"http://127.0.0.1:{port}/graphql", log_path,
-                      {"settings": dict(settings or {})})
+                      {"settings": dict(settings or {}), "tree": str(tree)})
     _wait_http(service, f"http://127.0.0.1:{port}/healthz")
     return service
 
@@ -620,6 +637,100 @@ def run_wrk(wrk: str, url: str, script: Path, *, seconds: float, connections: in
         return parse_wrk(done.stdout)
     except (AttributeError, KeyError, ValueError) as exc:
         raise BenchError(f"could not parse wrk output:\n{done.stdout}") from exc
+
+
+# --- one measurement --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Load:
+    """How to load one gateway for one measurement (bench.run and bench.compare)."""
+
+    wrk: str
+    workdir: Path
+    script_name: str
+    query: str
+    connections: int
+    seconds: int
+    warmup: int
+    wrk_cpus: Sequence[int] | None
+    mocks_pid: int
+    tokens: TokenPool | None = None  # a distinct Authorization per request
+
+
+def measure_service(service: Service, load: Load) -> tuple[dict[str, Any], Answer]:
+    """Warm ``service`` up, measure it with wrk and read its CPU time, peak RSS and the mocks' CPU time; then ask
+    the query once more. Returns the reading (``problems`` lists wrk's failures) and that last answer, for the caller
+    to check."""
+    tokens = load.tokens
+    script = wrk_script(load.workdir, load.script_name, load.query, tokens=tokens.path if tokens else None)
+
+    def run(run_seconds: int) -> WrkResult:
+        done = run_wrk(load.wrk, service.url, script, seconds=run_seconds, connections=load.connections,
+                       cpus=load.wrk_cpus, script_args=tokens.wrk_args() if tokens else ())
+        if tokens:  # the next run starts past every token this one sent (in flight at the end included)
+            tokens.advance(done.requests + load.connections + 1)
+        return done
+
+    rss_reset = reset_peak_rss(service.pid)
+    if load.warmup > 0:
+        run(load.warmup)
+    cpu_before, mock_before = cpu_seconds(service.pid), cpu_seconds(load.mocks_pid)
+    busy_before, wrk_before = busy_cpu_seconds(), children_cpu_seconds()
+    result = run(load.seconds)
+    cpu_after, mock_after = cpu_seconds(service.pid), cpu_seconds(load.mocks_pid)
+    busy_after, wrk_after = busy_cpu_seconds(), children_cpu_seconds()
+    # CPU that other processes on the machine used meanwhile: a shared machine's noise, made visible.
+    ours = (cpu_after - cpu_before) + (mock_after - mock_before) + (wrk_after - wrk_before)
+    foreign = max(0.0, (busy_after - busy_before) - ours) / result.seconds if result.seconds else 0.0
+    after = ask(service.url, load.query, headers=tokens.headers() if tokens else None)
+    requests = max(result.requests, 1)
+    problems = []
+    if result.requests == 0:
+        problems.append(f"no request completed within {result.seconds:.0f} s")
+    if result.non_2xx or any(result.errors.values()):
+        problems.append(f"wrk: {result.non_2xx} non-2xx, errors {result.errors}")
+
+    def latency(value: float) -> float | None:
+        return round(value, 2) if result.requests else None
+
+    def core_use(seconds: float) -> float:
+        return round(seconds / result.seconds, 3) if result.seconds else 0.0
+
+    row: dict[str, Any] = {
+        "rps": round(result.rps, 2),
+        "requests": result.requests,
+        "seconds": round(result.seconds, 2),
+        "p50_ms": latency(result.p50_ms),
+        "p75_ms": latency(result.p75_ms),
+        "p90_ms": latency(result.p90_ms),
+        "p95_ms": latency(result.p95_ms),
+        "p99_ms": latency(result.p99_ms),
+        "max_ms": latency(result.max_ms),
+        "cpu_ms_per_req": round((cpu_after - cpu_before) * 1000 / requests, 3) if result.requests else None,
+        "gateway_core_use": core_use(cpu_after - cpu_before),
+        "peak_rss_mb": round(peak_rss_mb(service.pid), 1),
+        "peak_rss_since": "scenario start" if rss_reset else "gateway start",
+        "mock_cpu_ms_per_req": round((mock_after - mock_before) * 1000 / requests, 3) if result.requests else None,
+        "mock_core_use": core_use(mock_after - mock_before),
+        "wrk_core_use": core_use(wrk_after - wrk_before),
+        "other_processes_core_use": round(foreign, 3),
+        "connections": load.connections,
+        "non_2xx": result.non_2xx,
+        "errors": result.errors,
+        "problems": problems,
+    }
+    return row, after
+
+
+def log_reading(key: str, name: str, row: Mapping[str, Any]) -> None:
+    def number(value: float | None, digits: int) -> str:
+        return "–" if value is None else f"{value:,.{digits}f}"
+
+    problems = row["problems"]
+    log(f"  {key:<18} {name:<6} {row['rps']:>8.1f} rps  p99 {number(row['p99_ms'], 1):>8} ms  "
+        f"cpu {number(row['cpu_ms_per_req'], 2):>7} ms/req  rss {row['peak_rss_mb']:>6.1f} MB  "
+        f"gateway {row['gateway_core_use']:.2f} core  mocks {row['mock_core_use']:.2f} core  "
+        f"others {row['other_processes_core_use']:.2f} core"
+        + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""))
 
 
 def new_workdir() -> Path:

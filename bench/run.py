@@ -3,6 +3,7 @@
     python -m bench.run --quick        # make bench-quick: under 3 minutes, writes bench/results/quick.json
     python -m bench.run                # make bench: the full run, writes bench/results/full.json
     python -m bench.run --check        # start everything, check both answers match, print byte counts; no load
+    python -m bench.run --compare REF  # make bench-compare REF=...: this tree's yiwang against REF's (bench/compare.py)
 
 One run: install the peer (npm ci) and wrk if missing; start the mock departments pinned to the second core;
 compose the peer's supergraph; check that both gateways answer every scenario with the same content and print the
@@ -78,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenarios", help="comma-separated scenario keys or numbers (default: all)")
     parser.add_argument("--yiwang-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra yiwang setting, e.g. TRACING=false (YIWANG_ prefix optional; repeatable)")
+    compare = parser.add_argument_group("yiwang against an older commit (bench/compare.py; no peer)")
+    compare.add_argument("--compare", metavar="GIT_REF",
+                         help="measure this tree's gateway against GIT_REF's, side by side in one run "
+                              "(--quick: 4 rounds of 2 s; default 6 rounds of 5 s; --rounds, --seconds apply)")
+    compare.add_argument("--no-tracing-line", action="store_true",
+                         help="with --compare: skip the line that measures tracing on against off")
+    compare.add_argument("--results-dir", help="with --compare: where to write <name>.json and .md "
+                                               "(default bench/results)")
     return parser
 
 
@@ -202,39 +211,15 @@ def start_gateway(ctx: Context, name: str, pinned: bool, settings: dict[str, str
 
 def measure(ctx: Context, service: Service, scenario: Scenario, *, pinned: bool, seconds: int,
             warmup: int, slow_seconds: int | None = None) -> dict[str, Any]:
-    wrk_cpus = ctx.side_cpus if pinned else None
     tokens = ctx.tokens if scenario.tokens else None
     if scenario.tokens and tokens is None:
         raise BenchError(f"{scenario.key} needs a token pool")
-    script = harness.wrk_script(ctx.workdir, f"{scenario.key}-{service.name}", _query(scenario, service.name),
-                                tokens=tokens.path if tokens else None)
-
-    def run(run_seconds: int) -> harness.WrkResult:
-        done = harness.run_wrk(ctx.wrk, service.url, script, seconds=run_seconds, connections=scenario.connections,
-                               cpus=wrk_cpus, script_args=tokens.wrk_args() if tokens else ())
-        if tokens:  # the next run starts past every token this one sent (in flight at the end included)
-            tokens.advance(done.requests + scenario.connections + 1)
-        return done
-
-    rss_reset = harness.reset_peak_rss(service.pid)
-    if warmup > 0:
-        run(warmup)
-    cpu_before, mock_before = harness.cpu_seconds(service.pid), harness.cpu_seconds(ctx.mocks.pid)
-    busy_before, wrk_before = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
     window = scenario.min_seconds if slow_seconds is None else min(scenario.min_seconds, slow_seconds)
-    result = run(max(seconds, window))
-    cpu_after, mock_after = harness.cpu_seconds(service.pid), harness.cpu_seconds(ctx.mocks.pid)
-    busy_after, wrk_after = harness.busy_cpu_seconds(), harness.children_cpu_seconds()
-    # CPU that other processes on the machine used meanwhile: a shared machine's noise, made visible.
-    ours = (cpu_after - cpu_before) + (mock_after - mock_before) + (wrk_after - wrk_before)
-    foreign = max(0.0, (busy_after - busy_before) - ours) / result.seconds if result.seconds else 0.0
-    after = harness.ask(service.url, _query(scenario, service.name), headers=_headers(scenario, tokens))
-    requests = max(result.requests, 1)
-    problems = []
-    if result.requests == 0:
-        problems.append(f"no request completed within {result.seconds:.0f} s")
-    if result.non_2xx or any(result.errors.values()):
-        problems.append(f"wrk: {result.non_2xx} non-2xx, errors {result.errors}")
+    load = harness.Load(ctx.wrk, ctx.workdir, f"{scenario.key}-{service.name}", _query(scenario, service.name),
+                        scenario.connections, max(seconds, window), warmup, ctx.side_cpus if pinned else None,
+                        ctx.mocks.pid, tokens)
+    row, after = harness.measure_service(service, load)
+    problems = row["problems"]
     problem = after.problem()
     if problem:
         problems.append(f"answer after the run: {problem}")
@@ -246,38 +231,7 @@ def measure(ctx: Context, service: Service, scenario: Scenario, *, pinned: bool,
         difference = compare(scenario, yiwang_data, peer_data)
         if difference:
             problems.append(f"answer after the run differs: {difference}")
-
-    def latency(value: float) -> float | None:
-        return round(value, 2) if result.requests else None
-
-    row: dict[str, Any] = {
-        "rps": round(result.rps, 2),
-        "requests": result.requests,
-        "seconds": round(result.seconds, 2),
-        "p50_ms": latency(result.p50_ms),
-        "p75_ms": latency(result.p75_ms),
-        "p90_ms": latency(result.p90_ms),
-        "p95_ms": latency(result.p95_ms),
-        "p99_ms": latency(result.p99_ms),
-        "max_ms": latency(result.max_ms),
-        "cpu_ms_per_req": round((cpu_after - cpu_before) * 1000 / requests, 3) if result.requests else None,
-        "gateway_core_use": round((cpu_after - cpu_before) / result.seconds, 3) if result.seconds else 0.0,
-        "peak_rss_mb": round(harness.peak_rss_mb(service.pid), 1),
-        "peak_rss_since": "scenario start" if rss_reset else "gateway start",
-        "mock_cpu_ms_per_req": round((mock_after - mock_before) * 1000 / requests, 3) if result.requests else None,
-        "mock_core_use": round((mock_after - mock_before) / result.seconds, 3) if result.seconds else 0.0,
-        "wrk_core_use": round((wrk_after - wrk_before) / result.seconds, 3) if result.seconds else 0.0,
-        "other_processes_core_use": round(foreign, 3),
-        "connections": scenario.connections,
-        "non_2xx": result.non_2xx,
-        "errors": result.errors,
-        "problems": problems,
-    }
-    log(f"  {scenario.key:<18} {service.name:<6} {row['rps']:>8.1f} rps  p99 {_fmt(row['p99_ms']):>8} ms  "
-        f"cpu {_fmt(row['cpu_ms_per_req'], 2):>7} ms/req  rss {row['peak_rss_mb']:>6.1f} MB  "
-        f"gateway {row['gateway_core_use']:.2f} core  mocks {row['mock_core_use']:.2f} core  "
-        f"others {row['other_processes_core_use']:.2f} core"
-        + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""))
+    harness.log_reading(scenario.key, service.name, row)
     return row
 
 
@@ -507,7 +461,21 @@ def _wait_quiet(ctx: Context, seconds: int) -> None:
         load = _foreign_load(ctx.mocks)
 
 
+def _extra_settings(items: Sequence[str]) -> None:
+    for item in items:
+        key, separator, value = item.partition("=")
+        if not separator or not key:
+            raise BenchError(f"--yiwang-env wants NAME=VALUE, got {item!r}")
+        key = key.upper() if key.upper().startswith("YIWANG_") else f"YIWANG_{key.upper()}"
+        harness.YIWANG_EXTRA_ENV[key] = value
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        from bench import compare
+
+        _extra_settings(args.yiwang_env)
+        return compare.run(args, _select(args.scenarios))
     profile = PROFILES["quick" if args.quick else "full"]
     profile = dataclasses.replace(
         profile,
@@ -519,12 +487,7 @@ def run(args: argparse.Namespace) -> int:
     )
     name = args.name or profile.name
     scenarios = _select(args.scenarios)
-    for item in args.yiwang_env:
-        key, separator, value = item.partition("=")
-        if not separator or not key:
-            raise BenchError(f"--yiwang-env wants NAME=VALUE, got {item!r}")
-        key = key.upper() if key.upper().startswith("YIWANG_") else f"YIWANG_{key.upper()}"
-        harness.YIWANG_EXTRA_ENV[key] = value
+    _extra_settings(args.yiwang_env)
     started = time.monotonic()
 
     harness.ensure_peer_installed()
