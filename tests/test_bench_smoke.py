@@ -2,12 +2,11 @@
 peer installs from its lock (``npm ci`` in bench/peer when node_modules is missing), that its Mesh config still
 composes a supergraph from the mock departments' OpenAPI documents, and that the harness starts the mocks, yiwang and
 Hive Gateway and both answer every scenario with the same content — scenario 5 with a distinct token per request,
-on yiwang processes started with the scenario's own settings. Also: wrk's token rotation (when wrk is installed) and
-that the mock departments' memoised records change no byte of what they answer."""
+on yiwang processes started with the scenario's own settings. Also: wrk's token rotation (`make test` installs wrk)
+and that the mock departments' memoised records change no byte of what they answer."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -186,9 +185,10 @@ def recording_server() -> Iterator[tuple[str, list[str]]]:
 
 def test_wrk_sends_the_next_token_with_every_request_and_never_repeats_within_the_pool(
         tmp_path: Path, recording_server: tuple[str, list[str]]) -> None:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        pytest.skip("wrk is not installed (make bench installs it)")
+    try:
+        wrk = harness.ensure_wrk()  # `make test` installs it first; here the harness installs it as `make bench` does
+    except BenchError as exc:
+        pytest.fail(f"wrk is needed and cannot be installed: {exc}", pytrace=False)
     url, seen = recording_server
     pool = harness.TokenPool(tmp_path / "tokens.txt", [f"token-{n:05d}" for n in range(20_000)])
     pool.path.write_text("\n".join(pool.tokens) + "\n")
