@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import _free_base_port
+from tests.conftest import _free_base_port, _ports_free
 
 YIWANG = Path(sys.executable).with_name("yiwang")
 STARTUP_TIMEOUT_S = 60
@@ -41,6 +41,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _free_demo_base() -> int:
+    """Mock ports clear of the test mocks' range and of any demo still running (two may run at once here)."""
+    base = _free_base_port() + 5000
+    while not _ports_free(base):
+        base += 10
+    return base
+
+
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """One demo shared by the tests that only ask it questions."""
@@ -57,7 +65,7 @@ def own_demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
 
 @contextmanager
 def running_demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port, base = _free_port(), _free_base_port() + 5000
+    port, base = _free_port(), _free_demo_base()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YIWANG_")}
     process = subprocess.Popen([str(YIWANG), "demo", "--port", str(port), "--base-port", str(base), "--scale", "0.2"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
