@@ -54,7 +54,8 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: $(STAMP) chromium graphiql-assets outside-deps lint typecheck
+# The benchmark smoke test drives wrk (Debian's package, installed by the harness as for `make bench`).
+test: $(STAMP) chromium wrk graphiql-assets outside-deps lint typecheck
 	$(BIN)/pytest
 
 clean:

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
-from connectors.geo import haversine_m as distance_m
+from mocks.datums import great_circle_m as distance_m
 from schema.codes import credit_code_check_char, load_catalogue
 from schema.thresholds import load_thresholds
 

@@ -35,13 +35,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.geo import CRS, from_wgs84, to_wgs84
 from mocks.city import CHINA_TZ, DISTRICTS, Inventory, distance_m
 from mocks.citymgmt_data import Alert, Case, generate_alerts, generate_cases
 from mocks.citymgmt_stats import DistrictStats, district_stats
 from mocks.control import MockControl
 
-DEPARTMENT_CRS = CRS.CGCS2000
+# Coordinates in CGCS2000, which equals WGS-84 at map scale: the ground truth is sent and read as it is.
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 500
@@ -98,7 +97,7 @@ def _local_time(moment: datetime | None) -> str | None:
 
 
 def render_case(case: Case) -> dict[str, Any]:
-    lng, lat = from_wgs84(DEPARTMENT_CRS, case.lng, case.lat)
+    lng, lat = case.lng, case.lat
     return {
         "ajbh": case.id, "ajlx": KIND_NAMES[case.kind], "dlbm": case.class_code[:2], "xlbm": case.class_code,
         "wtly": SOURCE_NAMES[case.source], "ajzt": STATUS_NAMES[case.status], "wtms": case.description,
@@ -235,8 +234,7 @@ def _bbox(params: Mapping[str, str]) -> tuple[float, float, float, float] | None
     numbers = _numbers(params, "bbox", 4, "minLng,minLat,maxLng,maxLat")
     if numbers is None:
         return None
-    min_lng, min_lat = to_wgs84(DEPARTMENT_CRS, numbers[0], numbers[1])
-    max_lng, max_lat = to_wgs84(DEPARTMENT_CRS, numbers[2], numbers[3])
+    min_lng, min_lat, max_lng, max_lat = numbers
     if min_lng > max_lng or min_lat > max_lat:
         raise ParamError("参数bbox错误: 最小值大于最大值")
     return min_lng, min_lat, max_lng, max_lat
@@ -248,7 +246,7 @@ def _near(params: Mapping[str, str]) -> tuple[float, float, float] | None:
         return None
     if numbers[2] <= 0:
         raise ParamError("参数near错误: 半径必须大于0")
-    lng, lat = to_wgs84(DEPARTMENT_CRS, numbers[0], numbers[1])
+    lng, lat = numbers[0], numbers[1]
     return lng, lat, numbers[2]
 
 

@@ -31,9 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.geo import haversine_m
 from mocks.city import DISTRICTS, STATUS_WEIGHTS, Inventory
 from mocks.control import MockControl
+from mocks.datums import great_circle_m
 from mocks.memo import SerialisedOnce
 
 DEPARTMENT = "gas"
@@ -168,7 +168,7 @@ class GasInventory:
                 continue
             if box is not None and not (west <= device.lng <= east and south <= device.lat <= north):
                 continue
-            if near is not None and haversine_m(centre_lng, centre_lat, device.lng, device.lat) > near[2]:
+            if near is not None and great_circle_m(centre_lng, centre_lat, device.lng, device.lat) > near[2]:
                 continue
             out.append(device)
         return out

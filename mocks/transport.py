@@ -31,7 +31,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from mocks.city import (
     DEPARTMENT_CLASSES,
     DEPARTMENT_NAMES,
@@ -41,6 +40,7 @@ from mocks.city import (
     organizations,
 )
 from mocks.control import MockControl
+from mocks.datums import bd09_from_wgs84, wgs84_from_bd09
 from mocks.memo import SerialisedOnce
 from schema.codes import is_component_id, is_grid_code, is_region_code
 
@@ -111,7 +111,7 @@ def _class_block(component: BaseComponent, anchor: datetime) -> tuple[str, dict[
 
 def render_asset(component: BaseComponent, anchor: datetime) -> dict[str, Any]:
     owner, maintainer = organizations(DEPARTMENT, component)
-    bd_lng, bd_lat = wgs84_to_bd09(component.lng, component.lat)
+    bd_lng, bd_lat = bd09_from_wgs84(component.lng, component.lat)
     asset: dict[str, Any] = {
         "assetId": component.id,
         "classCode": component.class_code,
@@ -172,8 +172,8 @@ def _bbox(request: Request) -> tuple[float, float, float, float] | None:
     if min_lng > max_lng or min_lat > max_lat:
         raise InvalidArgument("bbox minimum exceeds maximum")
     # A BD-09 box maps to a WGS-84 box to within micrometres at city scale: the offset hardly varies over it.
-    wgs_min = bd09_to_wgs84(min_lng, min_lat)
-    wgs_max = bd09_to_wgs84(max_lng, max_lat)
+    wgs_min = wgs84_from_bd09(min_lng, min_lat)
+    wgs_max = wgs84_from_bd09(max_lng, max_lat)
     return wgs_min[0], wgs_min[1], wgs_max[0], wgs_max[1]
 
 
@@ -184,7 +184,7 @@ def _near(request: Request) -> tuple[float, float, float] | None:
     lng, lat, radius_m = numbers
     if radius_m <= 0:
         raise InvalidArgument("near radiusM must be positive")
-    wgs_lng, wgs_lat = bd09_to_wgs84(lng, lat)
+    wgs_lng, wgs_lat = wgs84_from_bd09(lng, lat)
     return wgs_lng, wgs_lat, radius_m
 
 

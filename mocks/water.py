@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.geo import gcj02_to_wgs84, wgs84_to_gcj02
 from mocks.city import (
     DEPARTMENT_CLASSES,
     DEPARTMENT_NAMES,
@@ -35,6 +34,7 @@ from mocks.city import (
     organizations,
 )
 from mocks.control import MockControl
+from mocks.datums import gcj02_from_wgs84, wgs84_from_gcj02
 from mocks.memo import SerialisedOnce
 from schema.codes import is_component_id, is_grid_code, is_region_code, load_catalogue
 
@@ -107,7 +107,7 @@ class FacilityRenderer:
 
     def render(self, component: BaseComponent) -> dict[str, Any]:
         owner, maintainer = organizations(DEPARTMENT, component)
-        gcj_lng, gcj_lat = wgs84_to_gcj02(component.lng, component.lat)
+        gcj_lng, gcj_lat = gcj02_from_wgs84(component.lng, component.lat)
         canonical = attributes(component, self.anchor)
         return {
             "facility_code": component.id,
@@ -198,8 +198,8 @@ def _wgs_bbox(request: Request) -> tuple[float, float, float, float] | None:
     min_lng, min_lat, max_lng, max_lat = numbers
     if min_lng > max_lng or min_lat > max_lat:
         raise BadParameter("bbox 应为 minlng,minlat,maxlng,maxlat")
-    west, south = gcj02_to_wgs84(min_lng, min_lat)
-    east, north = gcj02_to_wgs84(max_lng, max_lat)
+    west, south = wgs84_from_gcj02(min_lng, min_lat)
+    east, north = wgs84_from_gcj02(max_lng, max_lat)
     return west, south, east, north
 
 
@@ -216,7 +216,7 @@ def _wgs_near(request: Request) -> tuple[float, float, float] | None:
         raise BadParameter("radius 必须是数字(米)") from exc
     if radius <= 0:
         raise BadParameter("radius 必须大于 0")
-    lng, lat = gcj02_to_wgs84(*centre)
+    lng, lat = wgs84_from_gcj02(*centre)
     return lng, lat, radius
 
 

@@ -2,12 +2,11 @@
 peer installs from its lock (``npm ci`` in bench/peer when node_modules is missing), that its Mesh config still
 composes a supergraph from the mock departments' OpenAPI documents, and that the harness starts the mocks, yiwang and
 Hive Gateway and both answer every scenario with the same content — scenario 5 with a distinct token per request,
-on yiwang processes started with the scenario's own settings. Also: wrk's token rotation (when wrk is installed) and
-that the mock departments' memoised records change no byte of what they answer."""
+on yiwang processes started with the scenario's own settings. Also: wrk's token rotation (`make test` installs wrk)
+and that the mock departments' memoised records change no byte of what they answer."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -186,9 +185,10 @@ def recording_server() -> Iterator[tuple[str, list[str]]]:
 
 def test_wrk_sends_the_next_token_with_every_request_and_never_repeats_within_the_pool(
         tmp_path: Path, recording_server: tuple[str, list[str]]) -> None:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        pytest.skip("wrk is not installed (make bench installs it)")
+    try:
+        wrk = harness.ensure_wrk()  # `make test` installs it first; here the harness installs it as `make bench` does
+    except BenchError as exc:
+        pytest.fail(f"wrk is needed and cannot be installed: {exc}", pytrace=False)
     url, seen = recording_server
     pool = harness.TokenPool(tmp_path / "tokens.txt", [f"token-{n:05d}" for n in range(20_000)])
     pool.path.write_text("\n".join(pool.tokens) + "\n")
@@ -316,3 +316,30 @@ async def test_environment_keeps_each_station_and_hour_and_answers_the_same_byte
         paging = "<PageIndex>1</PageIndex><PageSize>5</PageSize>"
         assert body == fresh.result(stations[:5], len(stations), hours, paging), hours
     assert answers[6].count(b"<Hour ") == 6 * min(5, len(stations))
+
+
+async def test_the_first_page_of_each_dialect_is_the_recorded_one() -> None:
+    """The memo tests above compare the mocks with themselves; this pins what they send (tests/recorded_answers.py),
+    so a change in a renderer that the memo faithfully repeats is noticed too."""
+    from tests import recorded_answers as recorded
+
+    housing_app = housing.create_app(MEMO_INVENTORY)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=housing_app), base_url="http://mock") as client:
+        token = (await client.post("/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": housing.DEMO_CLIENT_ID,
+            "client_secret": housing.DEMO_CLIENT_SECRET})).json()["access_token"]
+    answers = {
+        "water": await _get(water.create_app(MEMO_INVENTORY), "/api/v1/facilities?district_codes=370811&page=1&size=1"),
+        "housing": await _get(housing_app, "/api/objects?district=370811&limit=1",
+                              {"authorization": f"Bearer {token}"}),
+        "transport": await _get(transport.create_app(MEMO_INVENTORY), "/v2/assets?limit=1"),
+        "gas": await _get(gas.create_app(MEMO_INVENTORY), f"{gas.DEVICES_PATH}?per_page=1",
+                          {gas.API_KEY_HEADER: gas.DEMO_API_KEY}),
+    }
+    assert answers == {"water": orjson.dumps(recorded.WATER_FIRST_PAGE),
+                       "housing": orjson.dumps(recorded.HOUSING_FIRST_PAGE),
+                       "transport": orjson.dumps(recorded.TRANSPORT_FIRST_PAGE),
+                       "gas": orjson.dumps(recorded.GAS_FIRST_PAGE)}
+    stations = await _get(environment.create_app(MEMO_INVENTORY),
+                          f"{environment.SERVICE_PATH}/GetStations?pageSize=1&hours=1")
+    assert stations.decode() == recorded.ENVIRONMENT_FIRST_PAGE

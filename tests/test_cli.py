@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import _free_base_port
+from tests.conftest import _free_base_port, _ports_free
 
 YIWANG = Path(sys.executable).with_name("yiwang")
 STARTUP_TIMEOUT_S = 60
@@ -40,9 +41,31 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _free_demo_base() -> int:
+    """Mock ports clear of the test mocks' range and of any demo still running (two may run at once here)."""
+    base = _free_base_port() + 5000
+    while not _ports_free(base):
+        base += 10
+    return base
+
+
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port, base = _free_port(), _free_base_port() + 5000
+    """One demo shared by the tests that only ask it questions."""
+    with running_demo() as started:
+        yield started
+
+
+@pytest.fixture
+def own_demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A demo of its own, for a test that stops it."""
+    with running_demo() as started:
+        yield started
+
+
+@contextmanager
+def running_demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port, base = _free_port(), _free_demo_base()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YIWANG_")}
     process = subprocess.Popen([str(YIWANG), "demo", "--port", str(port), "--base-port", str(base), "--scale", "0.2"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -60,8 +83,9 @@ def demo() -> Iterator[tuple[str, subprocess.Popen[str]]]:
             time.sleep(0.3)
         yield url, process
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.terminate()
+            process.communicate(timeout=10)
 
 
 def test_demo_answers_a_first_query_across_departments(demo: tuple[str, subprocess.Popen[str]]) -> None:
@@ -83,8 +107,8 @@ def test_demo_answers_a_first_query_across_departments(demo: tuple[str, subproce
     assert len(body["data"]["events"]["nodes"]) == 5
 
 
-def test_demo_serves_graphiql_and_printed_its_url(demo: tuple[str, subprocess.Popen[str]]) -> None:
-    url, process = demo
+def test_demo_serves_graphiql_and_printed_its_url(own_demo: tuple[str, subprocess.Popen[str]]) -> None:
+    url, process = own_demo
     page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     process.terminate()

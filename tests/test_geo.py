@@ -1,12 +1,17 @@
-"""Coordinate conversions against published point pairs (wandergis/coordtransform, input 116.404, 39.915)."""
+"""Coordinate conversions against published point pairs (wandergis/coordtransform, input 116.404, 39.915), and the
+connectors' conversions against the mock departments' ground truth, which the mocks shift with an implementation of
+their own (mocks/datums.py), checked here against the same published pairs."""
 
 from __future__ import annotations
 
 import random
 
+import httpx
 import pytest
 
 from connectors import geo
+from mocks import datums
+from mocks.city import Inventory
 
 POINT = (116.404, 39.915)
 # The reference's forward transforms are exact; its inverses are one-step approximations (about a metre off),
@@ -74,3 +79,39 @@ def test_batch_conversion_equals_the_scalar_one() -> None:
         got = [batch.wgs84(i) for i in reversed(indexes)]
         want = [gcj02_to_wgs84(*point) for point in reversed(points[:size])]
         assert [c for p in got for c in p] == pytest.approx([c for p in want for c in p], abs=1e-12)
+
+
+# --- independent oracles: the mocks' shifts ------------------------------------------------------------------------
+def test_the_mocks_shift_ground_truth_as_the_published_pairs_do() -> None:
+    assert datums.gcj02_from_wgs84(*POINT) == pytest.approx(WGS84_TO_GCJ02, abs=1e-12)
+    assert datums.bd09_from_gcj02(*POINT) == pytest.approx(GCJ02_TO_BD09, abs=1e-12)
+    assert datums.great_circle_m(*datums.wgs84_from_gcj02(*POINT), *GCJ02_TO_WGS84_APPROX) < 1.0
+    bd09_to_gcj02 = datums.gcj02_from_wgs84(*datums.wgs84_from_bd09(*POINT))
+    assert datums.great_circle_m(*bd09_to_gcj02, *BD09_TO_GCJ02_APPROX) < 1.0
+
+
+def test_the_connectors_recover_ground_truth_from_the_mocks_shifted_positions() -> None:
+    """The mocks shift with their own code; the connectors' inverses must land back on the truth (not merely undo
+    their own forward transform)."""
+    rng = random.Random(23)
+    for _ in range(500):
+        lng, lat = rng.uniform(116.4, 117.0), rng.uniform(35.2, 35.8)
+        for sent, recovered in ((datums.gcj02_from_wgs84(lng, lat), geo.gcj02_to_wgs84),
+                                (datums.bd09_from_wgs84(lng, lat), geo.bd09_to_wgs84)):
+            assert datums.great_circle_m(lng, lat, *recovered(*sent)) < 0.001
+
+
+@pytest.mark.parametrize("department, class_code", [("water", "0113"), ("transport", "0203")])
+async def test_the_gateway_answers_the_ground_truth_positions(
+        gateway: httpx.AsyncClient, inventory: Inventory, department: str, class_code: str) -> None:
+    """GCJ-02 (water) and BD-09 (transport) on the wire, WGS-84 from the gateway, compared with the inventory the
+    mocks were generated from."""
+    query = ('{ components(filter: {classCodes: ["%s"], regionCode: "370811"}, first: 50) '  # noqa: UP031
+             '{ nodes { id department location { lng lat } } } }' % class_code)
+    body = (await gateway.post("/graphql", json={"query": query})).json()
+    nodes = body["data"]["components"]["nodes"]
+    assert len(nodes) == 50 and {node["department"] for node in nodes} == {department}
+    for node in nodes:
+        truth = inventory.by_id[node["id"]]
+        # 7 decimals on the wire: within 1e-7° (about a centimetre) of the truth
+        assert datums.great_circle_m(node["location"]["lng"], node["location"]["lat"], truth.lng, truth.lat) < 0.02

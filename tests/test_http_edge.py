@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.app import create_app
+from gateway.app import MAX_ALIASES, MAX_TOKENS, create_app
 from gateway.router import ConnectorSet
 from gateway.settings import Settings
 
@@ -97,6 +97,34 @@ async def test_depth_and_alias_limits(production: httpx.AsyncClient) -> None:
         errors = (await production.post("/graphql", json={"query": query})).json()["errors"]
         depth_errors = [e["extensions"]["depth"] for e in errors if "depth" in e["extensions"]]
         assert depth_errors == ([{"actual": 13, "max": 12}] if levels == 12 else [])
+
+
+async def test_aliases_are_allowed_up_to_the_limit_and_refused_one_past_it(production: httpx.AsyncClient) -> None:
+    for count, refused in ((MAX_ALIASES, False), (MAX_ALIASES + 1, True)):
+        aliases = " ".join(f"a{i}: departments {{ id }}" for i in range(count))
+        body = (await production.post("/graphql", json={"query": "{ %s }" % aliases})).json()  # noqa: UP031
+        if refused:
+            assert body["errors"][0]["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED",
+                                                       "aliases": {"actual": 31, "max": 30}}
+        else:
+            assert "errors" not in body and len(body["data"]) == 30
+
+
+async def test_documents_are_parsed_up_to_the_token_limit_and_refused_one_past_it() -> None:
+    # 19 tokens around the list ("{", "components", "(", "filter", ":", "{", …) and one per class code
+    template = '{ components(filter: {classCodes: [%s]}, first: 1) { totalCount } }'
+    async for client in _client(Settings(anonymous="public")):
+        answers = {}
+        for tokens in (MAX_TOKENS, MAX_TOKENS + 1):
+            query = template % ", ".join(['"0113"'] * (tokens - 19))
+            answers[tokens] = (await client.post("/graphql", json={"query": query})).json()["errors"]
+    # at the limit the document is parsed, validated and run: the resolver refuses a list that long
+    [executed] = answers[MAX_TOKENS]
+    assert executed["extensions"] == {"code": "BAD_USER_INPUT", "argument": "classCodes"}
+    assert executed["path"] == ["components"]
+    [refused] = answers[MAX_TOKENS + 1]
+    assert refused["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
+    assert refused["message"] == "Syntax Error: Document contains more than 10000 tokens. Parsing aborted."
 
 
 async def test_health_endpoints(production: httpx.AsyncClient) -> None:

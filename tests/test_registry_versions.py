@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,28 @@ def gas_spec(mocks: MockDepartments, **changes: Any) -> dict[str, Any]:
 
 async def started_gateway(stack: AsyncExitStack, mocks: MockDepartments, key: str, **overrides: Any,
                           ) -> httpx.AsyncClient:
+    client, _ = await started_app(stack, mocks, key, **overrides)
+    return client
+
+
+async def started_app(stack: AsyncExitStack, mocks: MockDepartments, key: str, **overrides: Any,
+                      ) -> tuple[httpx.AsyncClient, Starlette]:
     settings = gateway_settings(mocks, secret_key=key, connector_allowlist="127.0.0.1", cache_enabled=False,
                                 registry_drain_s=1.0, **overrides)
     app: Starlette = create_app(settings)
     await stack.enter_async_context(app.router.lifespan_context(app))
-    return await stack.enter_async_context(httpx.AsyncClient(
+    client = await stack.enter_async_context(httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=30,
         headers={"authorization": f"Bearer {ADMIN}"}))
+    return client, app
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:
+    """Wait for an observable condition, not for a time that hopes it came true."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -136,7 +151,7 @@ async def test_two_instances_on_postgres_hot_reload_under_load(
     key = Fernet.generate_key().decode()
     database = {"database_url": POSTGRES_URL, "database_schema": postgres_schema, "registry_poll_s": 30.0}
     first = await started_gateway(stack, mock_departments, key, **database)
-    second = await started_gateway(stack, mock_departments, key, **database)  # polls rarely: NOTIFY must wake it
+    second, second_app = await started_app(stack, mock_departments, key, **database)  # polls rarely: NOTIFY wakes it
     failures: list[Any] = []
     answers = 0
     gas_seen = asyncio.Event()
@@ -164,7 +179,22 @@ async def test_two_instances_on_postgres_hot_reload_under_load(
         assert response.status_code == 201, response.text
         await asyncio.wait_for(gas_seen.wait(), HOT_RELOAD_LIMIT_S)
         switched_after = time.monotonic() - registered_at
-        await asyncio.sleep(1.5)  # keep the load on across the drain of the replaced connector set
+        # A change replaces the gas connector: the load goes on across the drain of the one it replaced, which
+        # requests started before the change still use, until that connector has been closed.
+        replaced = second_app.state.connector_source.current.get("gas")
+        assert replaced is not None
+        renamed = await first.post("/admin/connectors", json=gas_spec(mock_departments, name="港华燃气 Gas"))
+        assert renamed.status_code == 201, renamed.text
+
+        async def renamed_on_second() -> bool:
+            return await department_names(second) == {"gas": "港华燃气 Gas"}
+
+        async def replaced_closed() -> bool:
+            return bool(replaced.client.is_closed)
+
+        await eventually(renamed_on_second, HOT_RELOAD_LIMIT_S, "the change served by the second instance")
+        assert not replaced.client.is_closed  # still draining: requests that started on it may be running
+        await eventually(replaced_closed, HOT_RELOAD_LIMIT_S, "the replaced connector closed after its drain")
     finally:
         stop.set()
         await asyncio.gather(*load)

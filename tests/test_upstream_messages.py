@@ -28,6 +28,7 @@ from gateway.app import create_app
 from gateway.departments import build_connectors
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from gateway.router import ConnectorSet
+from tests.clocks import ManualClock, plugins_on_clock
 from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer, gateway_settings
 from tests.served import UNREADABLE_DIAMETER, registry_env, served_gateway, water_with_unreadable_diameters
 
@@ -68,13 +69,14 @@ def gas(mock_departments: MockDepartments) -> Iterator[MockDepartments]:
 
 @asynccontextmanager
 async def gateway_with_gas(mocks: MockDepartments, *, gas_timeout_s: float | None = None, water: Any = None,
-                           **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+                           clock: ManualClock | None = None, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The five code connectors and the gas spec connector behind one in-process gateway, as a national viewer."""
     settings = gateway_settings(mocks, **{"cache_enabled": False, "connector_allowlist": "127.0.0.1", **overrides})
     spec = load_spec(SPECS / "gas.yaml").model_copy(update={"base_url": gas_url(mocks)})
     gas_connector = connector_class(spec)(make_client(spec.base_url), timeout_s=gas_timeout_s or spec.timeout_s)
     code = [c for c in build_connectors(settings) if water is None or c.department_id != "water"]
-    app = create_app(settings, connectors=ConnectorSet([*code, gas_connector, *([water] if water else [])]))
+    app = create_app(settings, connectors=ConnectorSet([*code, gas_connector, *([water] if water else [])]),
+                     plugins=plugins_on_clock(settings, clock) if clock is not None else None)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway",
                                      timeout=30, headers=bearer(*NATIONAL_VIEWER)) as client:
@@ -214,10 +216,11 @@ async def test_a_stale_answer_keeps_the_failure_out_of_the_response_and_in_the_l
     gas: MockDepartments, caplog: pytest.LogCaptureFixture,
 ) -> None:
     query = '{ components(filter: {classCodes: ["0135"], regionCode: "370811"}, first: 3) { nodes { id } } }'
-    async with gateway_with_gas(gas, cache_enabled=True,
-                                cache_ttls='{"gas.registry": 0.2, "gas.readings": 0.2}') as client:
+    clock = ManualClock()
+    async with gateway_with_gas(gas, clock=clock, cache_enabled=True,
+                                cache_ttls='{"gas.registry": 60, "gas.readings": 60}') as client:
         fresh = await ask(client, query)
-        time.sleep(0.3)
+        clock.advance(61)
         set_gas_faults(gas, garbled="headers")
         caplog.set_level(logging.WARNING)
         stale = await ask(client, query)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +89,9 @@ class Filled:
 
 class FetchCache:
     def __init__(self, store: CacheStore, counter: Counter | None, *, ttl_overrides: Mapping[str, float],
-                 stale_max_age_s: float) -> None:
+                 stale_max_age_s: float, clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock  # wall time: entries on Redis are shared by every instance
         self.counter = counter
         self.ttl_overrides = dict(ttl_overrides)
         self.stale_max_age_s = stale_max_age_s
@@ -115,7 +116,7 @@ class FetchCache:
         key = connector_key(fetch)
         raw = await self.store.get(key)
         entry = _decode(raw) if raw is not None else None
-        now = time.time()
+        now = self.clock()
         if entry is not None and entry.age(now) < entry.ttl:
             value = _restore(entry.plain)
             if value is not _UNREADABLE:
@@ -157,7 +158,7 @@ class FetchCache:
         try:
             value = await proceed()
         except UpstreamError as error:
-            if last is not None and (age := last.age(time.time())) <= self.stale_max_age_s:
+            if last is not None and (age := last.age(self.clock())) <= self.stale_max_age_s:
                 logger.warning("%s failed (%s [%s]); serving its answer from %.1f s ago", fetch.department,
                                error.detail, error.cause_name(), age)
                 record_upstream_error(trace.get_current_span(), error)  # the caller sees only extensions.stale
@@ -169,7 +170,7 @@ class FetchCache:
         except Uncacheable as exc:
             logger.warning("%s.%s: answer not cached: %s", fetch.department, fetch.operation, exc)
             return Filled(value, None, "miss", 0.0, tags)
-        payload = orjson.dumps({"at": time.time(), "ttl": ttl, "tags": sorted(tags), "v": plain})
+        payload = orjson.dumps({"at": self.clock(), "ttl": ttl, "tags": sorted(tags), "v": plain})
         await self.store.set(key, payload, max(ttl, self.stale_max_age_s), tags)
         return Filled(value, plain, "miss", ttl, tags)
 

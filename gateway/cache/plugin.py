@@ -3,6 +3,7 @@ extensions, the invalidation endpoints, and the cache counters on ``/metrics``."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.cache.fetches import FetchCache
 from gateway.cache.invalidation import admin_invalidate, department_webhook
 from gateway.cache.operations import persisted_queries, response_cache
-from gateway.cache.store import CacheStore, SafeStore, open_store
+from gateway.cache.store import CacheStore, Clock, SafeStore, open_store
 from gateway.exceptions import ConfigurationError
 from gateway.metrics import Counter, MetricsRegistry
 from gateway.plugins import Plugin, Proceed, UpstreamFetch
@@ -40,10 +41,12 @@ def parse_ttl_overrides(text: str | None) -> dict[str, float]:
 class CachePlugin(Plugin):
     name = "cache"
 
-    def __init__(self, settings: Settings, store: CacheStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: CacheStore | None = None, clock: Clock | None = None) -> None:
+        """``clock``: one time source for entry ages and the memory backend's expiry (tests bring their own)."""
         self.settings = settings
         try:
-            inner = store or open_store(settings.cache_url, settings.cache_prefix, settings.cache_memory_max_bytes)
+            inner = store or open_store(settings.cache_url, settings.cache_prefix, settings.cache_memory_max_bytes,
+                                        clock or time.monotonic)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
         self.store = SafeStore(inner)
@@ -52,7 +55,7 @@ class CachePlugin(Plugin):
         self.apq_counter: Counter | None = None
         self.invalidation_counter: Counter | None = None
         self.fetches = FetchCache(self.store, None, ttl_overrides=parse_ttl_overrides(settings.cache_ttls),
-                                  stale_max_age_s=settings.cache_stale_max_age_s)
+                                  stale_max_age_s=settings.cache_stale_max_age_s, clock=clock or time.time)
 
     def register_metrics(self, registry: MetricsRegistry) -> None:
         self.fetch_counter = registry.counter(

@@ -2,6 +2,7 @@
 by every gateway instance), both holding orjson bytes, both with a tag index for invalidation.
 
 A cache that fails never fails a request: ``CacheStore`` logs the problem and behaves as a miss.
+The memory backend reads time from a ``clock`` (``time.monotonic`` unless a test brings its own).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiocache.serializers import BaseSerializer
 
 logger = logging.getLogger("yiwang.cache")
 REDIS_TIMEOUT_S = 1.0
+Clock = Callable[[], float]
 
 
 class BytesSerializer(BaseSerializer):
@@ -36,8 +38,10 @@ class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
     """aiocache's memory backend with a byte budget and least-recently-used eviction (aiocache's own is an unbounded
     dict with a timer per key). Expiry is checked on read, so no timers either."""
 
-    def __init__(self, max_bytes: int, on_drop: Callable[[str], None], **kwargs: Any) -> None:
+    def __init__(self, max_bytes: int, on_drop: Callable[[str], None], clock: Clock = time.monotonic,
+                 **kwargs: Any) -> None:
         super().__init__(serializer=BytesSerializer(), timeout=0, **kwargs)
+        self.clock = clock
         self.max_bytes = max_bytes
         self.used_bytes = 0
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # key → (value, expires at)
@@ -47,7 +51,7 @@ class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry[1] <= time.monotonic():
+        if entry[1] <= self.clock():
             self._drop(key)
             return None
         self._entries.move_to_end(key)
@@ -59,7 +63,7 @@ class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]
             return False
         if key in self._entries:
             self._drop(key, notify=False)
-        self._entries[key] = (value, time.monotonic() + ttl if ttl else float("inf"))
+        self._entries[key] = (value, self.clock() + ttl if ttl else float("inf"))
         self.used_bytes += len(value)
         while self.used_bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
@@ -120,8 +124,8 @@ class CacheStore:
 class MemoryStore(CacheStore):
     name = "memory"
 
-    def __init__(self, max_bytes: int, namespace: str) -> None:
-        self.cache = BoundedMemoryCache(max_bytes, self._forget_tags, namespace=f"{namespace}:")
+    def __init__(self, max_bytes: int, namespace: str, clock: Clock = time.monotonic) -> None:
+        self.cache = BoundedMemoryCache(max_bytes, self._forget_tags, clock, namespace=f"{namespace}:")
         self._keys_by_tag: defaultdict[str, set[str]] = defaultdict(set)
         self._tags_by_key: dict[str, tuple[str, ...]] = {}
 
@@ -227,9 +231,10 @@ async def _scan_batches(client: Any, pattern: str, size: int = 500) -> Any:
         yield batch
 
 
-def open_store(url: str | None, namespace: str, max_bytes: int) -> CacheStore:
+def open_store(url: str | None, namespace: str, max_bytes: int, clock: Clock = time.monotonic) -> CacheStore:
+    """``clock`` times the memory backend's entries; Redis expires its own."""
     if url is None or url.startswith("memory:"):
-        return MemoryStore(max_bytes, namespace)
+        return MemoryStore(max_bytes, namespace, clock)
     if url.startswith(("redis://", "rediss://")):
         return RedisStore(url, namespace)
     raise ValueError(f"unsupported cache URL {url!r}: use memory:// or redis://host:port/db")
