@@ -18,7 +18,8 @@ import yaml
 from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from connectors.records import TYPE_BY_CLASS, ComponentStatus
+from connectors.catalogue import TYPE_BY_CLASS
+from connectors.records import ComponentStatus
 from connectors.spec.crs import check_crs, coverage_problem
 from connectors.spec.problems import SpecInvalid, SpecProblem, SpecRuleError, explain
 from connectors.spec.units import DIMENSIONS, conversion_factor, suffix_help, target_unit
