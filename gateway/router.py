@@ -71,10 +71,10 @@ class ConnectorSet:
             await connector.aclose()
 
 
-class ConnectorSource:
-    """The gateway's current ``ConnectorSet``. A request takes ``current`` once, when it starts, and keeps that set to
-    its end, so replacing the set at run time (a connector registered, changed, rolled back) never disturbs
-    in-flight requests. Sets that were replaced are closed when no request started on them can still be running
+class CurrentConnectors:
+    """The ``ConnectorSet`` a gateway serves now. A request takes ``current`` once, when it starts, and keeps that set
+    to its end, so replacing the set at run time (a connector registered, changed, rolled back) never disturbs
+    in-flight requests. Connectors of replaced sets are closed when no request started on them can still be running
     (after ``drain_s``)."""
 
     def __init__(self, connectors: ConnectorSet, drain_s: float = 30.0) -> None:

@@ -60,11 +60,6 @@ def _key(unit: str) -> str:
     return "μ" + folded[1:] if folded.startswith("u") and folded[1:2] in ("g", "m") else folded
 
 
-def accepted_units() -> dict[str, list[str]]:
-    """Every unit a spec may name, by dimension (for the JSON Schema and docs)."""
-    return {dimension: list(units) for dimension, units in DIMENSIONS.items()}
-
-
 def suffix_help() -> str:
     """One line of the attribute-name suffixes and the unit each means."""
     return ", ".join(f"{suffix} ({unit})" for suffix, unit in TARGET_BY_SUFFIX.items())
