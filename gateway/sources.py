@@ -81,17 +81,19 @@ class ConnectorSources:
     def current(self) -> ConnectorSet:
         return self._served.current
 
+    def _offered(self) -> list[Connector]:
+        return [connector for source in self.sources for connector in source.connectors()]
+
     def _merged(self) -> ConnectorSet:
         by_department: dict[str, Connector] = {}
-        for source in self.sources:
-            for connector in source.connectors():
-                by_department[connector.department_id] = connector  # a later source replaces the department's
+        for connector in self._offered():
+            by_department[connector.department_id] = connector  # a later source replaces the department's
         return ConnectorSet(by_department.values())
 
     def changed(self) -> None:
         """Serve the sources' connectors as they are now (requests under way keep the set they started with)."""
         connectors = self._merged()
-        self._served.replace(connectors)
+        self._served.replace(connectors, keep=self._offered())
         for listener in self.listeners:
             listener(connectors)
 
@@ -107,5 +109,9 @@ class ConnectorSources:
             await source.stop()
 
     async def aclose(self) -> None:
-        """Close every connector served or still draining."""
+        """Close every connector served, still draining or offered."""
+        served = {id(connector) for connector in self.current}
         await self._served.aclose()
+        for connector in self._offered():
+            if id(connector) not in served:
+                await connector.aclose()
