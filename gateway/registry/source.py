@@ -58,9 +58,9 @@ class RegistrySource:
     # --- lifecycle ------------------------------------------------------------------------------------------------
     async def start(self, host: SourceHost) -> None:
         settings = self.settings
+        self._host = host
         self.store = await asyncio.to_thread(RegistryStore, settings.database_url, self.secrets,
                                              schema=settings.database_schema)
-        self._host = host
         await self.reload()
         self._tasks.append(asyncio.create_task(self._watch()))
         if self.store.is_postgres:
