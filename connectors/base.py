@@ -23,9 +23,9 @@ from connectors.records import (
     ComponentRecord,
     EventQuery,
     EventRecord,
-    RegionStats,
     SearchPage,
 )
+from connectors.statistics import RegionStats
 
 DEFAULT_REGIONS = ("370811", "370812")
 # Seconds an answer may be served from the gateway's cache, per kind of data; None: never cached (unless configured

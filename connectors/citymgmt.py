@@ -34,11 +34,11 @@ from connectors.records import (
     EventSource,
     EventStatus,
     Near,
-    RegionStats,
     SearchPage,
 )
-from connectors.values import is_ascii_digits, parse_local_time
-from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
+from connectors.statistics import RegionStats
+from connectors.values import is_ascii_digits, offset_position, parse_local_time
+from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 
 DEPARTMENT_ID = "citymgmt"
 DEPARTMENT_CRS = CRS.CGCS2000
@@ -366,14 +366,6 @@ def plan_pages(offset: int, count: int, max_size: int = MAX_PAGE_SIZE) -> PagePl
     return PagePlan(count, (offset // count + 1, offset // count + 2))
 
 
-def parse_position(after: str | None) -> int:
-    if after is None:
-        return 0
-    if not is_ascii_digits(after):
-        raise UserInputError(f"{DEPARTMENT_ID}: invalid resume position {after!r}")
-    return int(after)
-
-
 def _empty_page() -> SearchPage[Any]:
     return SearchPage(items=[], positions=[], total=0, has_more=False)
 
@@ -398,7 +390,7 @@ class CityManagementConnector(Connector):
 
     async def search_events(self, query: EventQuery, after: str | None,
                             first: int) -> SearchPage[EventRecord]:
-        offset = parse_position(after)
+        offset = offset_position(after, DEPARTMENT_ID)
         params = case_params(query)
         if params is None:
             return _empty_page()
@@ -406,7 +398,7 @@ class CityManagementConnector(Connector):
 
     async def search_alerts(self, query: AlertQuery, after: str | None,
                             first: int) -> SearchPage[AlertRecord]:
-        offset = parse_position(after)
+        offset = offset_position(after, DEPARTMENT_ID)
         params = alert_params(query)
         if params is None:
             return _empty_page()

@@ -21,8 +21,8 @@ from connectors.concurrency import gather
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import DEFAULT_TIMEOUT_S, get_xml, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
-from connectors.values import is_ascii_digits, parse_local_time
-from gateway.exceptions import UpstreamBadResponse, UserInputError
+from connectors.values import is_ascii_digits, offset_position, parse_local_time
+from gateway.exceptions import UpstreamBadResponse
 from schema.thresholds import POLLUTANTS as AQI_POLLUTANTS
 from schema.thresholds import load_thresholds
 
@@ -95,7 +95,7 @@ class EnvironmentConnector(Connector):
     async def search_components(
         self, query: ComponentQuery, after: str | None, first: int,
     ) -> SearchPage[ComponentRecord]:
-        start = _offset_of(after)
+        start = offset_position(after, self.department_id)  # an offset into the ascending-code order
         filters = _filter_params(query, self.regions)
         if filters is None:  # an empty list filter matches nothing
             return SearchPage(items=[], positions=[], total=0, has_more=False)
@@ -170,15 +170,6 @@ class EnvironmentConnector(Connector):
 # --- dialect helpers ----------------------------------------------------------------------------
 def _is_own_station_code(value: str) -> bool:
     return len(value) == 16 and is_ascii_digits(value) and value[6:10] == AIR_QUALITY_STATION_CLASS
-
-
-def _offset_of(after: str | None) -> int:
-    """Resume positions are absolute offsets into the department's ascending-code order."""
-    if after is None:
-        return 0
-    if not is_ascii_digits(after):
-        raise UserInputError(f"not an environment resume position: {after!r}")
-    return int(after)
 
 
 def _filter_params(query: ComponentQuery, regions: Sequence[str]) -> dict[str, str] | None:

@@ -21,18 +21,12 @@ import httpx
 
 from connectors.base import Connector
 from connectors.concurrency import gather
+from connectors.deferred import DeferredComponentRecord
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import parse_json, send, translating
-from connectors.records import (
-    ComponentQuery,
-    ComponentRecord,
-    ComponentStatus,
-    DeferredComponentRecord,
-    Organization,
-    SearchPage,
-)
-from connectors.values import is_ascii_digits
-from gateway.exceptions import UpstreamCredentialsRejected, UpstreamUnavailable, UserInputError
+from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
+from connectors.values import is_ascii_digits, offset_position
+from gateway.exceptions import UpstreamCredentialsRejected, UpstreamUnavailable
 
 DEPARTMENT_ID = "housing"
 TOKEN_PATH = "/oauth/token"
@@ -172,7 +166,7 @@ class HousingConnector(Connector):
     async def search_components(
         self, query: ComponentQuery, after: str | None, first: int,
     ) -> SearchPage[ComponentRecord]:
-        start = _offset(after)
+        start = offset_position(after, DEPARTMENT_ID)
         classes = self._classes_asked(query.class_codes)
         if not classes or query.region_codes == () or query.statuses == ():
             return SearchPage(items=[], positions=[], total=0, has_more=False)
@@ -224,14 +218,6 @@ class HousingConnector(Connector):
 
 
 # --- requests -----------------------------------------------------------------------------------------------
-def _offset(after: str | None) -> int:
-    if after is None:
-        return 0
-    if not is_ascii_digits(after):
-        raise UserInputError(f"{DEPARTMENT_ID}: not a resume position: {after!r}")
-    return int(after)
-
-
 def _page_limits(first: int) -> list[tuple[int, int]]:
     """(skip, limit) calls that together cover ``first`` rows; always at least one call, for the count."""
     if first == 0:

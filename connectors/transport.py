@@ -20,16 +20,10 @@ import orjson
 
 from connectors.base import Connector
 from connectors.concurrency import gather
+from connectors.deferred import DeferredComponentRecord
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.http import get_json, post_json, translating
-from connectors.records import (
-    ComponentQuery,
-    ComponentRecord,
-    ComponentStatus,
-    DeferredComponentRecord,
-    Organization,
-    SearchPage,
-)
+from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
 from gateway.exceptions import UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "transport"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 
+from gateway.exceptions import UserInputError
+
 LOCAL_TIME_LENGTH = 19  # "2026-10-01 08:00:00" or "2026/10/01 08:00:00"
 _OFFSET_SUFFIXES: dict[tzinfo, str | None] = {}
 
@@ -11,6 +13,16 @@ _OFFSET_SUFFIXES: dict[tzinfo, str | None] = {}
 def is_ascii_digits(text: str) -> bool:
     """Only 0-9: ``str.isdigit`` (and regex ``\\d``) also accept full-width ３, Arabic-Indic ٣ and other digits."""
     return text.isascii() and text.isdigit()
+
+
+def offset_position(after: str | None, department: str) -> int:
+    """A resume position that is an absolute offset into the department's order (``None``: the start); a
+    ``UserInputError`` naming ``department`` for anything but ASCII digits (a cursor of another department)."""
+    if after is None:
+        return 0
+    if not is_ascii_digits(after):
+        raise UserInputError(f"{department}: invalid resume position {after!r}")
+    return int(after)
 
 
 def parse_local_time(text: str, zone: tzinfo) -> datetime:

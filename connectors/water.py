@@ -15,21 +15,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from connectors.base import Connector
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.concurrency import gather
+from connectors.deferred import DeferredComponentRecord
 from connectors.geo import Gcj02Batch, wgs84_to_gcj02
 from connectors.http import get_json, translating
-from connectors.records import (
-    ATTRIBUTE_FIELDS,
-    TYPE_BY_CLASS,
-    ComponentQuery,
-    ComponentRecord,
-    ComponentStatus,
-    DeferredComponentRecord,
-    Organization,
-    SearchPage,
-)
-from connectors.values import is_ascii_digits, parse_local_time
-from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
+from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
+from connectors.values import offset_position, parse_local_time
+from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from schema.codes import is_component_id
 
 DEPARTMENT_ID = "water"
@@ -85,14 +78,6 @@ def plan_window(offset: int, count: int, max_size: int = MAX_PAGE_SIZE) -> list[
     first_page = offset // count
     return [PageCall(page=first_page + 1, size=count, skip=offset % count),
             PageCall(page=first_page + 2, size=count, skip=0)]
-
-
-def parse_position(after: str | None) -> int:
-    if after is None:
-        return 0
-    if not is_ascii_digits(after):
-        raise UserInputError(f"{DEPARTMENT_ID}: invalid resume position {after!r}")
-    return int(after)
 
 
 def _csv(values: Iterable[str]) -> str:
@@ -222,7 +207,7 @@ class WaterConnector(Connector):
     async def search_components(
         self, query: ComponentQuery, after: str | None, first: int,
     ) -> SearchPage[ComponentRecord]:
-        offset = parse_position(after)
+        offset = offset_position(after, DEPARTMENT_ID)
         filters = self.filter_params(query)
         if filters is None or first <= 0:
             return await self._empty_or_count(filters, offset)

@@ -33,6 +33,7 @@ from gateway.auth.policy import Access, Policy, load_policy
 from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext
 from gateway.cost import show_list_sizes
+from gateway.declared_schema import DeclaredTypesSchema
 from gateway.exceptions import (
     AuthenticationError,
     MalformedRequest,
@@ -60,9 +61,10 @@ from gateway.metrics import MetricsRegistry
 from gateway.middleware import BodySizeLimit, CrossOriginAccess, CsrfProtection
 from gateway.pagination import CursorCodec
 from gateway.plugins import Plugin, UpstreamFetch
-from gateway.registry.plugin import RegistryPlugin
-from gateway.router import ConnectorSet, ConnectorSource
+from gateway.registry.source import RegistrySource
+from gateway.router import ConnectorSet
 from gateway.settings import Settings, load_settings
+from gateway.sources import ConnectorSource, ConnectorSources, StaticConnectors
 from gateway.suggestions import hiding_suggestions
 from gateway.telemetry.plugin import TelemetryPlugin
 from schema.build import build_schema
@@ -119,7 +121,7 @@ def auth_config(settings: Settings) -> AuthConfig:
 
 
 class GraphQLView(GraphQL):
-    def __init__(self, schema: strawberry.Schema, connectors: ConnectorSource, codec: CursorCodec, *,
+    def __init__(self, schema: strawberry.Schema, connectors: ConnectorSources, codec: CursorCodec, *,
                  authenticator: Authenticator, policy: Policy, demo: bool, plugins: Sequence[Plugin] = ()) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.connectors = connectors
@@ -246,8 +248,13 @@ def bearer_matches(request: Request, token: str) -> bool:
 def build_plugins(settings: Settings) -> list[Plugin]:
     """The plugins the settings turn on, outermost first."""
     # Telemetry first: its department.fetch span is the current span while the plugins inside it run.
-    return [TelemetryPlugin(settings), *([CachePlugin(settings)] if settings.cache_enabled else []),
-            RegistryPlugin(settings)]
+    return [TelemetryPlugin(settings), *([CachePlugin(settings)] if settings.cache_enabled else [])]
+
+
+def build_sources(settings: Settings, connectors: ConnectorSet) -> list[ConnectorSource]:
+    """Where the connectors come from: the departments of the settings, then the registry's specs (which replace
+    the code connector of their department)."""
+    return [StaticConnectors(connectors), RegistrySource(settings)]
 
 
 def create_app(settings: Settings | None = None, connectors: ConnectorSet | None = None,
@@ -257,7 +264,6 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
         from gateway.departments import build_connectors
 
         connectors = build_connectors(settings)
-    source = ConnectorSource(connectors)
     codec = CursorCodec(settings.cursor_secret.encode())
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
@@ -265,8 +271,11 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     metrics = MetricsRegistry()
     for plugin in plugins:
         plugin.register_metrics(metrics)
+    source = ConnectorSources(build_sources(settings, connectors), drain_s=settings.registry_drain_s)
     view = GraphQLView(make_schema(settings, policy, plugins), source, codec, authenticator=authenticator,
                        policy=policy, plugins=plugins, demo=settings.demo)
+    # the registry's specs may declare component types: the schema follows (a request keeps its own)
+    source.listeners.append(DeclaredTypesSchema(view, lambda types: make_schema(settings, policy, plugins, types)))
 
     async def metrics_endpoint(request: Request) -> Response:
         if settings.metrics_token is not None and not bearer_matches(request, settings.metrics_token):
@@ -291,7 +300,9 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for plugin in plugins:
             await plugin.startup()
+        await source.start()
         yield
+        await source.stop()
         for plugin in reversed(plugins):
             await plugin.shutdown()
         await source.aclose()
@@ -305,6 +316,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
             Route("/metrics", metrics_endpoint),
             *graphiql_routes(),
             *(route for plugin in plugins for route in plugin.routes()),
+            *source.routes(),
         ],
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         middleware=[
@@ -320,8 +332,4 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     app.state.metrics = metrics
     app.state.authenticator = authenticator
     app.state.connector_source = source
-    app.state.graphql_view = view  # the registry swaps view.schema when specs declare types (a request keeps its own)
-    app.state.make_schema = lambda extra_types: make_schema(settings, policy, plugins, extra_types)
-    for plugin in plugins:  # plugins that manage app state (the connector registry) get the app before startup
-        getattr(plugin, "attach", lambda app: None)(app)
     return app

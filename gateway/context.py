@@ -24,10 +24,10 @@ from connectors.records import (
     ComponentRecord,
     EventQuery,
     EventRecord,
-    RegionStats,
     SearchPage,
 )
 from connectors.spec.connector import DepartmentSkipped
+from connectors.statistics import RegionStats
 from gateway.auth.policy import Access, load_policy, log_out_of_scope
 from gateway.auth.principal import NATIONAL_REGION, NATIONAL_SERVICE
 from gateway.exceptions import UpstreamError, UserInputError

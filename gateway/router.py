@@ -71,10 +71,10 @@ class ConnectorSet:
             await connector.aclose()
 
 
-class ConnectorSource:
-    """The gateway's current ``ConnectorSet``. A request takes ``current`` once, when it starts, and keeps that set to
-    its end, so replacing the set at run time (a connector registered, changed, rolled back) never disturbs
-    in-flight requests. Sets that were replaced are closed when no request started on them can still be running
+class CurrentConnectors:
+    """The ``ConnectorSet`` a gateway serves now. A request takes ``current`` once, when it starts, and keeps that set
+    to its end, so replacing the set at run time (a connector registered, changed, rolled back) never disturbs
+    in-flight requests. Connectors of replaced sets are closed when no request started on them can still be running
     (after ``drain_s``)."""
 
     def __init__(self, connectors: ConnectorSet, drain_s: float = 30.0) -> None:
@@ -83,10 +83,13 @@ class ConnectorSource:
         self._retiring: dict[int, Connector] = {}  # connectors of replaced sets not in the current one, by id()
         self._drains: set[asyncio.Task[None]] = set()
 
-    def replace(self, connectors: ConnectorSet) -> ConnectorSet:
-        """Make ``connectors`` current; close the old set's connectors it does not reuse after ``drain_s``."""
+    def replace(self, connectors: ConnectorSet, keep: Iterable[Connector] = ()) -> ConnectorSet:
+        """Make ``connectors`` current; close the old set's connectors it does not reuse after ``drain_s``, except
+        those in ``keep`` (a code connector a registered spec replaces for now stays open, to be served again)."""
         previous, self.current = self.current, connectors
-        kept = {id(connector) for connector in connectors}
+        kept = {id(connector) for connector in (*connectors, *keep)}
+        for connector in connectors:
+            self._retiring.pop(id(connector), None)  # served again before its drain ended: stays open
         retired = [connector for connector in previous if id(connector) not in kept]
         for connector in retired:
             self._retiring[id(connector)] = connector

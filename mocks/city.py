@@ -23,8 +23,6 @@ from mocks.datums import great_circle_m as distance_m
 from schema.codes import credit_code_check_char, load_catalogue
 from schema.thresholds import load_thresholds
 
-CITY_CODE = "370800"
-CITY_NAME = "济宁市"
 CHINA_TZ = timezone(timedelta(hours=8))
 DEFAULT_SEED = 20261101
 GRID_STREETS = 4

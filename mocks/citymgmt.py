@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from mocks.city import CHINA_TZ, DISTRICTS, Inventory, distance_m
 from mocks.citymgmt_data import Alert, Case, generate_alerts, generate_cases
-from mocks.citymgmt_stats import DistrictStats, district_stats
+from mocks.citymgmt_stats import CASE_COLUMNS, DistrictStats, district_stats
 from mocks.control import MockControl
 
 # Coordinates in CGCS2000, which equals WGS-84 at map scale: the ground truth is sent and read as it is.
@@ -126,9 +126,8 @@ HOURS_DECIMALS = 6
 def render_stats(stats: DistrictStats) -> dict[str, Any]:
     """One district's counts in the department's words; lists hold only non-zero entries."""
     return {
-        "sqbm": stats.region_code, "ajzs": stats.cases_total, "yczs": stats.to_handle, "czs": stats.handled,
-        "aqczs": stats.handled_on_time, "yjas": stats.to_close, "jas": stats.closed, "aqjas": stats.closed_on_time,
-        "fgs": stats.reworked, "yqs": stats.extended, "czsc": round(stats.handling_seconds / 3600, HOURS_DECIMALS),
+        "sqbm": stats.region_code, **{column: stats.columns[column] for column in CASE_COLUMNS},
+        "czsc": round(stats.handling_seconds / 3600, HOURS_DECIMALS),
         "ajlb": [{"ajlx": KIND_NAMES[kind], "xlbm": code, "sl": count}
                  for (kind, code), count in sorted(stats.by_class.items()) if count],
         "ajzt": [{"ajzt": name, "sl": stats.by_status[status]} for status, name in STATUS_NAMES.items()

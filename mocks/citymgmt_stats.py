@@ -40,12 +40,16 @@ Rates (derived by whoever adds districts up; ``None``/no value when the denomina
 处置率 = handled / to_handle; 按期处置率 = handled_on_time / to_handle; 结案率 = closed / to_close;
 按期结案率 = closed_on_time / to_close; 返工率 = reworked / to_close; 延期率 = extended / to_handle;
 平均处置时长 (hours) = handling_seconds / 3600 / closed.
+
+This module is the department's side only: it counts cases into its report columns, one rule per column, and imports
+nothing of the gateway's, so the gateway's sums and rates (``connectors.statistics``) are checked against counts they
+did not produce.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,38 +58,37 @@ from mocks.citymgmt_data import Alert, Case
 TO_HANDLE_STATUSES = frozenset({"DISPATCHED", "IN_PROGRESS", "VERIFYING", "CLOSED", "SUPERVISED"})
 HANDLED_STATUSES = frozenset({"VERIFYING", "CLOSED"})
 TO_CLOSE_STATUSES = TO_HANDLE_STATUSES | {"REGISTERED"}
-CLOSED_STATUS = "CLOSED"
+
+
+def _no_later(moment: datetime | None, deadline: datetime | None) -> bool:
+    return moment is not None and deadline is not None and moment <= deadline
+
+
+# The report's count columns in the department's words, in the order it answers them, each with the rule that says
+# whether a case of the window adds one to it (see the module docstring).
+CASE_COLUMNS: dict[str, Callable[[Case], bool]] = {
+    "ajzs": lambda case: True,  # 案卷总数
+    "yczs": lambda case: case.status in TO_HANDLE_STATUSES,  # 应处置
+    "czs": lambda case: case.status in HANDLED_STATUSES,  # 已处置
+    "aqczs": lambda case: case.status in HANDLED_STATUSES and _no_later(case.handled_at, case.deadline),  # 按期处置
+    "yjas": lambda case: case.status in TO_CLOSE_STATUSES,  # 应结案
+    "jas": lambda case: case.status == "CLOSED",  # 结案
+    "aqjas": lambda case: case.status == "CLOSED" and _no_later(case.closed_at, case.deadline),  # 按期结案
+    "fgs": lambda case: case.status in TO_CLOSE_STATUSES and case.rework_count > 0,  # 返工
+    "yqs": lambda case: case.status in TO_HANDLE_STATUSES and case.extended,  # 延期
+}
 
 
 @dataclass(slots=True)
 class DistrictStats:
-    """Raw counts and sums of one 6-digit district over a window (see the module docstring)."""
+    """One 6-digit district's report over a window: the count of each of ``CASE_COLUMNS`` and the breakdowns."""
 
     region_code: str
-    cases_total: int = 0
-    to_handle: int = 0
-    handled: int = 0
-    handled_on_time: int = 0
-    to_close: int = 0
-    closed: int = 0
-    closed_on_time: int = 0
-    reworked: int = 0
-    extended: int = 0
-    handling_seconds: int = 0
+    columns: Counter[str] = field(default_factory=Counter)  # CASE_COLUMNS name -> cases
+    handling_seconds: int = 0  # over CLOSED cases, whole seconds
     by_class: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, 小类) -> cases
     by_status: Counter[str] = field(default_factory=Counter)
     alerts_by_level: Counter[str] = field(default_factory=Counter)
-
-
-def region_prefix(region_code: str) -> str:
-    """The code prefix a 6-digit GB/T 2260 region covers.
-
-    370811 -> 370811, 370800 -> 3708, 370000 -> 37, 000000 -> '' (the whole country).
-    """
-    prefix = region_code
-    while prefix.endswith("00"):
-        prefix = prefix[:-2]
-    return prefix
 
 
 def in_window(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
@@ -93,58 +96,10 @@ def in_window(moment: datetime, start: datetime | None, end: datetime | None) ->
     return (start is None or start <= moment) and (end is None or moment <= end)
 
 
-def is_to_handle(case: Case) -> bool:
-    return case.status in TO_HANDLE_STATUSES
-
-
-def is_handled(case: Case) -> bool:
-    return case.status in HANDLED_STATUSES
-
-
-def is_handled_on_time(case: Case) -> bool:
-    return (is_handled(case) and case.handled_at is not None and case.deadline is not None
-            and case.handled_at <= case.deadline)
-
-
-def is_to_close(case: Case) -> bool:
-    return case.status in TO_CLOSE_STATUSES
-
-
-def is_closed(case: Case) -> bool:
-    return case.status == CLOSED_STATUS
-
-
-def is_closed_on_time(case: Case) -> bool:
-    return (is_closed(case) and case.closed_at is not None and case.deadline is not None
-            and case.closed_at <= case.deadline)
-
-
-def is_reworked(case: Case) -> bool:
-    return is_to_close(case) and case.rework_count > 0
-
-
-def is_extended(case: Case) -> bool:
-    return is_to_handle(case) and case.extended
-
-
-def handling_seconds(case: Case) -> int:
-    """closed_at - reported_at in whole seconds for CLOSED cases, else 0."""
-    if not is_closed(case) or case.closed_at is None:
-        return 0
-    return int((case.closed_at - case.reported_at).total_seconds())
-
-
 def add_case(stats: DistrictStats, case: Case) -> None:
-    stats.cases_total += 1
-    stats.to_handle += is_to_handle(case)
-    stats.handled += is_handled(case)
-    stats.handled_on_time += is_handled_on_time(case)
-    stats.to_close += is_to_close(case)
-    stats.closed += is_closed(case)
-    stats.closed_on_time += is_closed_on_time(case)
-    stats.reworked += is_reworked(case)
-    stats.extended += is_extended(case)
-    stats.handling_seconds += handling_seconds(case)
+    stats.columns.update(column for column, counts in CASE_COLUMNS.items() if counts(case))
+    if case.status == "CLOSED" and case.closed_at is not None:
+        stats.handling_seconds += int((case.closed_at - case.reported_at).total_seconds())
     stats.by_class[case.kind, case.class_code] += 1
     stats.by_status[case.status] += 1
 

@@ -129,10 +129,6 @@ def region_of(component_id: str) -> str:
     return component_id[:6]
 
 
-def make_component_id(region_code: str, class_code: str, serial: int) -> str:
-    return f"{region_code}{class_code}{serial:06d}"
-
-
 _CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
@@ -141,11 +137,3 @@ def credit_code_check_char(first17: str) -> str:
     """Check character of an 18-character 统一社会信用代码 (GB 32100-2015)."""
     total = sum(_CREDIT_CODE_CHARSET.index(ch) * w for ch, w in zip(first17, _CREDIT_CODE_WEIGHTS, strict=True))
     return _CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
-
-
-def is_credit_code(value: str) -> bool:
-    return (
-        len(value) == 18
-        and all(ch in _CREDIT_CODE_CHARSET for ch in value)
-        and credit_code_check_char(value[:17]) == value[17]
-    )

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from connectors.records import ATTRIBUTE_FIELDS, TYPE_BY_CLASS, ComponentRecord
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
+from connectors.records import ComponentRecord
 from connectors.records import Organization as OrganizationRecord
 from gateway.execution import RECORD_READERS
 from schema.codes import ClassEntry, load_catalogue

@@ -53,11 +53,6 @@ class AlertLevel(Enum):
     BLUE = strawberry.enum_value("BLUE", description="四级 (蓝色)")
 
 
-def to_record_enum(value: Enum, record_enum: type[records.ComponentStatus] | type[records.EventStatus]
-                   | type[records.EventSource] | type[records.AlertLevel]) -> Enum:
-    return record_enum(value.value)
-
-
 COMPONENT_STATUS = {member.value: ComponentStatus(member.value) for member in records.ComponentStatus}
 EVENT_STATUS = {member.value: EventStatus(member.value) for member in records.EventStatus}
 EVENT_SOURCE = {member.value: EventSource(member.value) for member in records.EventSource}

@@ -27,11 +27,3 @@ def RequireRole(*roles: str) -> type[BasePermission]:
 
     _RequireRole.__name__ = f"RequireRole_{'_'.join(roles)}"
     return _RequireRole
-
-
-class SignedIn(BasePermission):
-    message = "sign in to see this"
-    error_extensions = {"code": "FORBIDDEN"}  # noqa: RUF012 - strawberry reads it as a class attribute
-
-    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
-        return not info.context.access.principal.is_public

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import strawberry
 
-from connectors.records import RegionStats, merge_region_stats
+from connectors.statistics import RegionStats, merge_region_stats
 from gateway.context import Scope
 from schema.enums import ALERT_LEVEL, EVENT_KIND, EVENT_STATUS, AlertLevel, EventKind, EventStatus
 from schema.inputs import check_window, parse_region, region_arguments

@@ -6,7 +6,8 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.records import AlertQuery, ComponentQuery, DeferredComponentRecord, EventQuery
+from connectors.deferred import DeferredComponentRecord
+from connectors.records import AlertQuery, ComponentQuery, EventQuery
 from gateway.cache.codec import dumps, loads
 from gateway.cache.store import MemoryStore
 from gateway.departments import build_connectors

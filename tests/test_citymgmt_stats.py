@@ -26,7 +26,8 @@ import pytest
 
 from connectors.base import Connector
 from connectors.citymgmt import CityManagementConnector
-from connectors.records import AlertLevel, EventKind, EventStatus, RegionStats, common_region, merge_region_stats
+from connectors.records import AlertLevel, EventKind, EventStatus
+from connectors.statistics import RegionStats, common_region, merge_region_stats
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from mocks.city import DISTRICTS, Inventory, anchor_from_date
 from mocks.citymgmt import create_app

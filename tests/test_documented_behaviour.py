@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 
-from connectors.records import COMPONENT_FIELDS, ComponentQuery, ComponentRecord, DeferredComponentRecord, SearchPage
+from connectors.deferred import DeferredComponentRecord
+from connectors.records import COMPONENT_FIELDS, ComponentQuery, ComponentRecord, SearchPage
 from connectors.water import WaterConnector
 from gateway.app import create_app
 from gateway.departments import build_connectors

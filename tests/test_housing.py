@@ -14,17 +14,9 @@ import httpx
 import orjson
 import pytest
 
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.housing import MAX_BATCH_IDS, MAX_PAGE_SIZE, HousingConnector
-from connectors.records import (
-    ATTRIBUTE_FIELDS,
-    TYPE_BY_CLASS,
-    BBox,
-    ComponentQuery,
-    ComponentRecord,
-    ComponentStatus,
-    Near,
-    Organization,
-)
+from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import DEPARTMENT_NAMES, DISTRICTS, BaseComponent, Inventory, attributes, organizations
 from mocks.control import MockControl

@@ -12,17 +12,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
-from connectors.records import (
-    ATTRIBUTE_FIELDS,
-    TYPE_BY_CLASS,
-    BBox,
-    ComponentQuery,
-    ComponentRecord,
-    ComponentStatus,
-    Near,
-    Organization,
-)
+from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from connectors.transport import TransportConnector
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import DEPARTMENT_NAMES, DISTRICTS, BaseComponent, Inventory, attributes, organizations

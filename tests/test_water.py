@@ -12,17 +12,9 @@ import httpx
 import orjson
 import pytest
 
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.geo import gcj02_to_wgs84, wgs84_to_gcj02
-from connectors.records import (
-    ATTRIBUTE_FIELDS,
-    TYPE_BY_CLASS,
-    BBox,
-    ComponentQuery,
-    ComponentRecord,
-    ComponentStatus,
-    Near,
-    Organization,
-)
+from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from connectors.water import MAX_PAGE_SIZE, WaterConnector, plan_window
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import (

@@ -40,7 +40,7 @@ from connectors.spec.model import (
     PagePagination,
     QueryBinding,
 )
-from connectors.values import is_ascii_digits
+from connectors.values import is_ascii_digits, offset_position
 from connectors.water import plan_window
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from schema.codes import is_component_id
@@ -118,14 +118,6 @@ def _shown(value: Any) -> str:
     """A department's value in a detail, cut short."""
     text = orjson.dumps(value, default=str).decode() if not isinstance(value, str) else repr(value)
     return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE] + "…"
-
-
-def _offset(department: str, position: str | None) -> int:
-    if position is None:
-        return 0
-    if not is_ascii_digits(position):
-        raise UserInputError(f"{department}: invalid resume position {position!r}")
-    return int(position)
 
 
 class SpecConnector(Connector):
@@ -230,9 +222,9 @@ class SpecConnector(Connector):
             return SearchPage(items=[], positions=[], total=0, has_more=False)
         params, residual = planned
         if residual is not None:
-            return await self._search_filtered(params, residual, _offset(self.department_id, after), first)
+            return await self._search_filtered(params, residual, offset_position(after, self.department_id), first)
         if isinstance(pagination, (PagePagination, OffsetPagination)):
-            return await self._search_by_offset(params, _offset(self.department_id, after), first)
+            return await self._search_by_offset(params, offset_position(after, self.department_id), first)
         return await self._search_by_token(params, _decode(self.department_id, after), first)
 
     async def _search_filtered(self, params: dict[str, Any], keep: GatewayFilter, offset: int, first: int,

@@ -12,7 +12,8 @@ from typing import Any
 import jmespath
 from jmespath import visitor
 
-from connectors.records import ATTRIBUTE_FIELDS, TYPE_BY_CLASS, ComponentRecord, ComponentStatus, Organization
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
+from connectors.records import ComponentRecord, ComponentStatus, Organization
 from connectors.spec import crs
 from connectors.spec.model import ComponentMapping, ConnectorSpec, FieldMap, OrganizationMap
 from connectors.spec.units import conversion_factor, target_unit

@@ -18,14 +18,14 @@ import yaml
 from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from connectors.records import TYPE_BY_CLASS, ComponentStatus
+from connectors.catalogue import TYPE_BY_CLASS
+from connectors.records import ComponentStatus
 from connectors.spec.crs import check_crs, coverage_problem
 from connectors.spec.problems import SpecInvalid, SpecProblem, SpecRuleError, explain
 from connectors.spec.units import DIMENSIONS, conversion_factor, suffix_help, target_unit
 from schema.codes import load_catalogue
 
 DEPARTMENT_ID_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
-QUERY_FIELDS = ("region_codes", "class_codes", "grid_code", "statuses", "bbox", "near")
 STATUSES = ", ".join(s.value for s in ComponentStatus)
 UNITS_TEXT = "; ".join(f"{dimension.replace('_', ' ')}: {', '.join(units)}" for dimension, units in DIMENSIONS.items())
 GATEWAY_FILTER_MAX_RECORDS = 2000  # records the gateway may read to apply filters a department cannot take
@@ -288,7 +288,6 @@ class ComponentMapping(Strict):
 
 
 # --- declared types -----------------------------------------------------------------------------------------------
-ATTRIBUTE_TYPES = ("string", "int", "float", "boolean", "datetime")
 SNAKE_CASE = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
 PASCAL_CASE = r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*"
 MAX_TYPE_NAME = 64
@@ -306,10 +305,6 @@ _RESERVED_TYPE_NAMES: set[str] = {"Query", "Mutation", "Subscription", "Componen
 def reserve_type_names(names: Any) -> None:
     """Names of GraphQL types that a spec may not declare (the schema's own types)."""
     _RESERVED_TYPE_NAMES.update(names)
-
-
-def reserved_type_names() -> frozenset[str]:
-    return frozenset(_RESERVED_TYPE_NAMES)
 
 
 class DeclaredAttribute(Strict):

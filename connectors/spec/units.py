@@ -1,7 +1,7 @@
 """Units a department may send, and the unit each normalised attribute is in.
 
 An attribute's target unit is spelled in its name's suffix (``pressure_mpa``, ``methane_lel``, ``diameter_mm``), as in
-``connectors.records.ATTRIBUTE_FIELDS``; a spec names the department's unit and the value is converted. A unit of
+``connectors.catalogue.ATTRIBUTE_FIELDS``; a spec names the department's unit and the value is converted. A unit of
 another dimension is a spec error; a unit of the right dimension but the wrong size shows as implausible values in
 ``yiwang connectors test``. Spellings are compared after Unicode NFKC folding, so ``m³/h`` is ``m3/h``, ``µg/m³``
 (micro sign) is ``μg/m3`` (Greek mu) and ``℃`` is ``°C``; ``ug`` stands for ``μg``.
@@ -58,11 +58,6 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 def _key(unit: str) -> str:
     folded = unicodedata.normalize("NFKC", unit).replace(" ", "").replace("^3", "3")
     return "μ" + folded[1:] if folded.startswith("u") and folded[1:2] in ("g", "m") else folded
-
-
-def accepted_units() -> dict[str, list[str]]:
-    """Every unit a spec may name, by dimension (for the JSON Schema and docs)."""
-    return {dimension: list(units) for dimension, units in DIMENSIONS.items()}
 
 
 def suffix_help() -> str:

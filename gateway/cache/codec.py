@@ -13,11 +13,13 @@ from typing import Any
 import orjson
 
 from connectors import records
+from connectors.deferred import DeferredComponentRecord
+from connectors.statistics import RegionStats
 from gateway.exceptions import UpstreamError
 
 RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     records.ComponentRecord, records.EventRecord, records.AlertRecord, records.Organization, records.SearchPage,
-    records.RegionStats, records.ComponentQuery, records.EventQuery, records.AlertQuery, records.BBox, records.Near,
+    RegionStats, records.ComponentQuery, records.EventQuery, records.AlertQuery, records.BBox, records.Near,
 )}
 ENUM_TYPES: dict[str, type[Enum]] = {cls.__name__: cls for cls in (
     records.ComponentStatus, records.EventStatus, records.EventSource, records.EventKind, records.AlertLevel,
@@ -44,7 +46,7 @@ def to_plain(value: Any) -> Any:
         return {"$e": [kind.__name__, value.value]}
     if kind in _FIELDS:
         return {"$r": [kind.__name__, [to_plain(getattr(value, name)) for name in _FIELDS[kind]]]}
-    if isinstance(value, records.DeferredComponentRecord):  # cached fully translated, restored as a plain record
+    if isinstance(value, DeferredComponentRecord):  # cached fully translated, restored as a plain record
         try:
             resolved = value.resolved()
         except UpstreamError as exc:  # a field the department sent garbled: served (it fails alone), not cached

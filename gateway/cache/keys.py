@@ -13,14 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.base import DEFAULT_CACHE_TTLS
-from connectors.records import (
-    ATTRIBUTE_FIELDS,
-    TYPE_BY_CLASS,
-    AlertQuery,
-    ComponentQuery,
-    EventKind,
-    EventQuery,
-)
+from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
+from connectors.records import AlertQuery, ComponentQuery, EventKind, EventQuery
 from gateway.auth.policy import Access
 from gateway.cache.codec import canonical
 from gateway.plugins import UpstreamFetch

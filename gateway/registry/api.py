@@ -29,7 +29,7 @@ from gateway.registry.openapi import openapi_document
 from gateway.registry.store import NotFound, describe
 
 if TYPE_CHECKING:
-    from gateway.registry.plugin import RegistryPlugin
+    from gateway.registry.source import RegistrySource
 
 logger = logging.getLogger("yiwang.registry")
 PREFIX = "/admin/connectors"
@@ -84,11 +84,11 @@ async def _spec_from(request: Request) -> ConnectorSpec:
         raise ApiError(400, "BAD_USER_INPUT", str(exc), [problem.as_dict() for problem in exc.problems]) from None
 
 
-def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
+def admin_routes(registry: RegistrySource) -> list[BaseRoute]:
     def store() -> Any:
-        if plugin.store is None:
+        if registry.store is None:
             raise ApiError(503, "UNAVAILABLE", "the connector registry is not running")
-        return plugin.store
+        return registry.store
 
     async def principal_of(request: Request, department: str | None) -> Principal:
         authenticator = request.app.state.authenticator
@@ -113,7 +113,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
 
     async def vet_urls(spec: ConnectorSpec) -> None:
         for url in spec_urls(spec):
-            await plugin.allowlist.vet(url)
+            await registry.allowlist.vet(url)
 
     def endpoint(handler: Callable[[Request], Awaitable[Any]]) -> Handler:
         async def wrapped(request: Request) -> Response:
@@ -134,13 +134,13 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
     async def listing(request: Request) -> Any:
         principal = await principal_of(request, None)
         rows = await asyncio.to_thread(store().current)
-        active = {c.department_id: type(c).__name__ for c in request.app.state.connector_source.current}
+        active = {c.department_id: type(c).__name__ for c in registry.serving()}
         registered = [{**_summary(row), "active": active.get(row.department, "").startswith("SpecConnector_")}
                       for row in rows if may_manage(principal, row.department)]
         code = [{"department": department, "kind": "code", "class": cls,
                  "active": not cls.startswith("SpecConnector_")} for department, cls in sorted(active.items())
                 if not cls.startswith("SpecConnector_")]
-        return {"registered": registered, "code": code, "code_entry_points": plugin.code_connector_entry_points()}
+        return {"registered": registered, "code": code}
 
     async def register(request: Request) -> Any:
         spec = await _spec_from(request)
@@ -149,7 +149,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
         await authorize_current(principal, spec.department)
         await vet_urls(spec)
         row = await asyncio.to_thread(store().register, spec, principal.subject)
-        await plugin.reload()
+        await registry.reload()
         logger.info("connector %s version %d registered by %s", row.department, row.version, row.author)
         return JSONResponse(describe(row), status_code=201)
 
@@ -158,7 +158,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
         principal = await principal_of(request, spec.department)
         authorize_regions(principal, spec.regions, "this spec")
         await vet_urls(spec)
-        connector = plugin.make_connector(spec)
+        connector = registry.make_connector(spec)
         try:
             report = await dry_run(connector)
         finally:
@@ -194,7 +194,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
             authorize_regions(principal, spec.regions, f"{department} version {version}")
         await authorize_current(principal, department)
         row = await asyncio.to_thread(store().rollback, department, version, principal.subject)
-        await plugin.reload()
+        await registry.reload()
         return describe(row)
 
     def switch(enabled: bool) -> Callable[[Request], Awaitable[Any]]:
@@ -203,7 +203,7 @@ def admin_routes(plugin: RegistryPlugin) -> list[BaseRoute]:
             principal = await principal_of(request, department)
             await authorize_current(principal, department)
             row = await asyncio.to_thread(store().set_enabled, department, enabled, principal.subject)
-            await plugin.reload()
+            await registry.reload()
             return describe(row)
 
         return handler

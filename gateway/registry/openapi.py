@@ -88,8 +88,7 @@ def openapi_document() -> dict[str, Any]:
                     "department": {"type": "string"}, "versions": {"type": "array", "items": {"type": "object"}}}},
                 "Listing": {"type": "object", "properties": {
                     "registered": {"type": "array", "items": {"type": "object"}},
-                    "code": {"type": "array", "items": {"type": "object"}},
-                    "code_entry_points": {"type": "array", "items": {"type": "object"}}}},
+                    "code": {"type": "array", "items": {"type": "object"}}}},
                 "TestReport": {"type": "object", "properties": {
                     "department": {"type": "string"}, "ok": {"type": "boolean"}, "sampled": {"type": "integer"},
                     "steps": {"type": "array", "items": {"type": "object"}},

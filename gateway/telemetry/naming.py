@@ -20,7 +20,6 @@ URL_PATH = "url.path"
 URL_FULL = "url.full"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
-USER_AGENT = "user_agent.original"
 ERROR_TYPE = "error.type"
 
 OPERATION_NAME = "graphql.operation.name"
