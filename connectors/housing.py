@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-import httpx
-
 from connectors.base import Connector
+from connectors.client import DepartmentClient
 from connectors.concurrency import gather
+from connectors.errors import UpstreamCredentialsRejected, UpstreamUnavailable, UserInputError
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import parse_json, send, translating
 from connectors.records import (
@@ -32,7 +32,6 @@ from connectors.records import (
     SearchPage,
 )
 from connectors.values import is_ascii_digits
-from gateway.exceptions import UpstreamCredentialsRejected, UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "housing"
 TOKEN_PATH = "/oauth/token"
@@ -79,7 +78,7 @@ class TokenSource:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DepartmentClient,
         *,
         client_id: str,
         client_secret: str,
@@ -149,7 +148,7 @@ class HousingConnector(Connector):
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DepartmentClient,
         *,
         client_id: str,
         client_secret: str,

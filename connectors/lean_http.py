@@ -1,12 +1,13 @@
 """A lean HTTP/1.1 client for plain GET requests to a department: keep-alive connections, httptools parsing.
 
-aiohttp's client spends about 0.1 ms of CPU per request on generality (request and response objects, cookie and
-redirect handling, its stream reader). For the one request shape department connectors make most — a GET with a
-query string over plain HTTP, answered with a body of known length or in chunks — this client writes the request
-bytes itself and parses the answer with httptools (the parser uvicorn uses), about half the CPU per call
-(docs/performance.md). ``connectors.direct.DirectPath`` uses it for GETs over ``http://`` and aiohttp for everything
-else (POST, HTTPS). Failures are httpx's exceptions, like the rest of the department clients: ``ConnectError``,
-``ConnectTimeout``, ``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``.
+httpx's client spends a good part of a department call's CPU on generality (URL merging and re-parsing, the auth and
+redirect flows, the cookie jar, request and response models, a body streamed in chunks through httpcore). For the
+one request shape department connectors make most — a GET with a query string over plain HTTP, answered with a body
+of known length or in chunks — this client writes the request bytes itself and parses the answer with httptools
+(the parser uvicorn uses). ``connectors.client.DepartmentClient`` sends plain GETs over ``http://`` here and
+everything else through httpx. Failures are httpx's exceptions, so the client maps both bottoms' failures in one
+place: ``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``,
+``DecodingError``.
 
 An idle connection the department closed in the meantime (servers drop idle keep-alive connections) is noticed
 before the request is sent, or when it is lost before any byte of the answer arrived: the GET is then sent once more
@@ -18,13 +19,45 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote_plus
 
 import httptools
 import httpx
 
 DEFAULT_MAX_IDLE = 32
-DEFAULT_MAX_CONNECTIONS = 100  # the same bound as the aiohttp pool beside it
+DEFAULT_MAX_CONNECTIONS = 100  # the same bound as the httpx pool beside it
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what _decoded understands
+MAX_REMEMBERED_QUOTES = 4096
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    """``str(httpx.QueryParams(params))`` — the query httpx would send — without building a ``QueryParams``: lists
+    and tuples repeat their key, True/False are ``true``/``false``, None is empty, and names and values are quoted
+    like ``urllib.parse.urlencode`` (which httpx uses); quoted texts are remembered (a department sees few)."""
+    pairs: list[str] = []
+    for key, value in params.items():
+        name = _quoted(key if type(key) is str else str(key))
+        if isinstance(value, (list, tuple)):
+            pairs.extend(f"{name}={_quoted(_primitive(item))}" for item in value)
+        else:
+            pairs.append(f"{name}={_quoted(_primitive(value))}")
+    return "&".join(pairs)
+
+
+def _primitive(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+_quoted = lru_cache(maxsize=MAX_REMEMBERED_QUOTES)(quote_plus)
 
 
 class _Connection(asyncio.Protocol):
@@ -123,7 +156,7 @@ class LeanPool:
         self._slots = asyncio.Semaphore(max_connections)  # requests in flight, each on a connection of its own
         self._closed = False
 
-    async def get(self, host_header: str, target: str, headers: dict[str, str],
+    async def get(self, host_header: str, target: str, headers: Mapping[str, str],
                   ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """GET ``target`` (path and query, percent-encoded); the status, raw headers and decoded body."""
         lines = [f"GET {target} HTTP/1.1", f"host: {host_header}", f"accept-encoding: {ACCEPTED_ENCODINGS}"]

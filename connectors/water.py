@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from connectors.base import Connector
 from connectors.concurrency import gather
+from connectors.errors import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from connectors.geo import Gcj02Batch, wgs84_to_gcj02
 from connectors.http import get_json, translating
 from connectors.records import (
@@ -29,7 +30,6 @@ from connectors.records import (
     SearchPage,
 )
 from connectors.values import is_ascii_digits, parse_local_time
-from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from schema.codes import is_component_id
 
 DEPARTMENT_ID = "water"

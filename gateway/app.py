@@ -253,15 +253,15 @@ def build_plugins(settings: Settings) -> list[Plugin]:
 def create_app(settings: Settings | None = None, connectors: ConnectorSet | None = None,
                plugins: Sequence[Plugin] | None = None) -> Starlette:
     settings = settings or load_settings()
+    plugins = list(build_plugins(settings) if plugins is None else plugins)
     if connectors is None:
         from gateway.departments import build_connectors
 
-        connectors = build_connectors(settings)
+        connectors = build_connectors(settings, plugins)
     source = ConnectorSource(connectors)
     codec = CursorCodec(settings.cursor_secret.encode())
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
-    plugins = list(build_plugins(settings) if plugins is None else plugins)
     metrics = MetricsRegistry()
     for plugin in plugins:
         plugin.register_metrics(metrics)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from connectors.client import DepartmentClient
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.records import (
     ATTRIBUTE_FIELDS,
@@ -27,6 +28,7 @@ from connectors.transport import TransportConnector
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import DEPARTMENT_NAMES, DISTRICTS, BaseComponent, Inventory, attributes, organizations
 from mocks.transport import create_app
+from tests.departments import control_client, department_client
 
 INVENTORY = Inventory(scale=0.05)
 DEPARTMENT = "transport"
@@ -61,9 +63,10 @@ class Department:
 async def _department(**app_options: Any) -> AsyncIterator[Department]:
     connector_options = {"max_page_size": app_options["max_limit"]} if "max_limit" in app_options else {}
     app = create_app(INVENTORY, **app_options)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
-    connector = TransportConnector(client, **connector_options)
+    client = control_client(app)
+    connector = TransportConnector(department_client(app), **connector_options)
     yield Department(app, client, connector)
+    await connector.aclose()
     await client.aclose()
 
 
@@ -350,7 +353,7 @@ def _connector_answering(payload: Any) -> TransportConnector:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=payload)
 
-    return TransportConnector(httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=BASE_URL))
+    return TransportConnector(DepartmentClient(BASE_URL, transport=httpx.MockTransport(handler)))
 
 
 async def test_not_serving_is_unavailable() -> None:

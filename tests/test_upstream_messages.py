@@ -313,7 +313,7 @@ def test_an_upstream_error_keeps_its_detail_for_logs_and_shows_callers_the_gener
         assert error.to_extensions() == {"code": "UPSTREAM_BAD_RESPONSE", "department": "gas"}
     unreachable = UpstreamUnavailable("gas", "gas: unreachable: http://user:s3cret@gas.example/x refused")
     assert "s3cret" not in unreachable.detail and "http://gas.example/x" in unreachable.detail
-    assert unreachable.cause_name() == "gateway.exceptions.UpstreamUnavailable"
+    assert unreachable.cause_name() == "connectors.errors.UpstreamUnavailable"
 
 
 # --- cursors -------------------------------------------------------------------------------------------------------

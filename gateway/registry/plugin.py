@@ -10,14 +10,15 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 from starlette.routing import BaseRoute
 
 from connectors.base import Connector
+from connectors.client import DepartmentClient
 from connectors.spec.connector import SpecConnector, connector_class
 from connectors.spec.model import ConnectorSpec, DeclaredType
+from gateway.departments import fetch_hooks
 from gateway.plugins import Plugin
 from gateway.registry.allowlist import Allowlist
 from gateway.registry.egress import guarded_client
@@ -90,7 +91,8 @@ class RegistryPlugin(Plugin):
     # --- building connectors --------------------------------------------------------------------------------------
     def make_connector(self, spec: ConnectorSpec) -> SpecConnector:
         """A connector for ``spec`` whose every request (each redirect hop too) is checked against the allowlist."""
-        client = guarded_client(self.allowlist, spec.base_url, spec.timeout_s)
+        hooks = fetch_hooks(self.app.state.plugins if self.app is not None else ())
+        client = guarded_client(self.allowlist, spec.base_url, spec.timeout_s, department=spec.department, hooks=hooks)
         return connector_class(spec)(client, regions=tuple(spec.regions), timeout_s=spec.timeout_s)
 
     async def reload(self) -> bool:
@@ -194,5 +196,5 @@ def declared_by_class(connectors: list[SpecConnector]) -> list[tuple[str, Declar
     return sorted(by_class.items())
 
 
-def dry_run_client(plugin: RegistryPlugin, spec: ConnectorSpec) -> httpx.AsyncClient:
+def dry_run_client(plugin: RegistryPlugin, spec: ConnectorSpec) -> DepartmentClient:
     return guarded_client(plugin.allowlist, spec.base_url, spec.timeout_s)
