@@ -4,10 +4,10 @@ Code connectors and spec connectors, GETs and POSTs, all call ``request`` (``con
 ``get_json``/``post_json``/``get_xml`` wrap it). Below it there are two bottoms, chosen per request by what the
 request is, not by what the client happens to be:
 
-- the lean keep-alive client (``connectors.lean_http``) for plain GETs over ``http://`` on the client's own origin
-  — no per-request auth, no form, no scripted transport — unless the client was made with ``lean=False``;
+- the lean keep-alive client (``connectors.lean_http``) for plain GETs and JSON POSTs over ``http://`` on the
+  client's own origin — no per-request auth, no form, no scripted transport — unless made with ``lean=False``;
 - httpx (``httpx.AsyncClient`` over its own transport, or the one given: the registry's guarded transport, a test's
-  ``MockTransport``) for everything else: POSTs, forms, ``httpx.Auth`` flows, redirects, HTTPS.
+  ``MockTransport``) for everything else: forms, ``httpx.Auth`` flows, redirects, HTTPS.
 
 Both bottoms answer with an ``httpx.Response`` and fail with httpx's exceptions, which ``request`` maps once to the
 ``UpstreamError`` family (``connectors.errors``), with the answer's status. Every HTTP exchange either bottom makes —
@@ -39,6 +39,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_KEEPALIVE = 50
 DETAIL_EXCERPT_BYTES = 200  # of a refusal's body, in the error's detail (logs and traces only)
+LEAN_METHODS = frozenset({"GET", "POST"})
 DEPARTMENT_EXTENSION = "yiwang.department"  # the request extension that tells the hooks the department
 
 
@@ -102,9 +103,9 @@ class DepartmentClient:
             request_headers.setdefault("content-type", "application/json")
         lean = self.lean
         try:
-            if (lean is not None and method == "GET" and auth is None and data is None and content is None
+            if (lean is not None and method in LEAN_METHODS and auth is None and data is None
                     and (target := lean.target(url, params)) is not None):
-                response = await lean.get(department, target, request_headers, self.hooks)
+                response = await lean.send(department, method, target, request_headers, content, self.hooks)
             else:
                 response = await self.http.request(
                     method, url, params=params, headers=request_headers, content=content, data=data,
@@ -205,7 +206,7 @@ class LeanResponse(httpx.Response):
 
 
 class _LeanRoute:
-    """Plain GETs to the client's own ``http://`` origin over ``connectors.lean_http``'s keep-alive connections."""
+    """Plain requests to the client's own ``http://`` origin over ``connectors.lean_http``'s keep-alive connections."""
 
     def __init__(self, http: httpx.AsyncClient, timeout: httpx.Timeout) -> None:
         base = http.base_url
@@ -217,7 +218,7 @@ class _LeanRoute:
         self.pool = LeanPool(base.host, base.port or 80, connect_timeout=timeout.connect, read_timeout=timeout.read)
 
     def target(self, url: str, params: Mapping[str, Any] | None) -> str | None:
-        """The absolute URL of the GET if the lean path can send it, else None."""
+        """The absolute URL of the request if the lean path can send it, else None."""
         target = url if "://" in url else f"{self.base}/{url.lstrip('/')}"
         if not target.startswith(self.origin + "/"):
             return None
@@ -225,15 +226,15 @@ class _LeanRoute:
             target += ("&" if "?" in target else "?") + query_string(params)
         return target
 
-    async def get(self, department: str, url: str, headers: dict[str, str], hooks: Sequence[FetchHook],
-                  ) -> httpx.Response:
-        exchange = Exchange(department, "GET", url, {**self.default_headers, **headers})
+    async def send(self, department: str, method: str, url: str, headers: dict[str, str], content: bytes | None,
+                   hooks: Sequence[FetchHook]) -> httpx.Response:
+        exchange = Exchange(department, method, url, {**self.default_headers, **headers}, content)
 
         async def send() -> httpx.Response:
-            status, raw_headers, body = await self.pool.get(self.host_header, url[len(self.origin):],
-                                                            exchange.headers)
+            status, raw_headers, body = await self.pool.send(method, self.host_header, url[len(self.origin):],
+                                                             exchange.headers, exchange.content)
             # the pool has decoded any content-encoding: the headers must not make httpx decode it again
             kept = [(name, value) for name, value in raw_headers if name.lower() != b"content-encoding"]
-            return LeanResponse(status, kept, body, "GET", url)
+            return LeanResponse(status, kept, body, method, url)
 
         return await (run_hooks(hooks, exchange, send) if hooks else send())

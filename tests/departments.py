@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp
 
-from connectors.client import DepartmentClient
+from connectors.client import DEFAULT_TIMEOUT_S, DepartmentClient
 from gateway.departments import fetch_hooks
+from gateway.registry.allowlist import Allowlist
+from gateway.registry.egress import guarded_client
 from tests.served import ThreadedServers, free_port
 
 _SERVED: dict[int, tuple[ASGIApp, ThreadedServers, str]] = {}  # by id(app); the app is kept so its id stays its own
@@ -36,6 +38,12 @@ def department_client(app: ASGIApp, **options: Any) -> DepartmentClient:
     """The production client stack to ``app``'s socket, with the gateway's fetch hooks (tracing)."""
     options.setdefault("hooks", fetch_hooks(()))
     return DepartmentClient(served_url(app), **options)
+
+
+def spec_client(base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> DepartmentClient:
+    """The client the registry gives a registered (spec) connector — httpx over the allowlist's guarded transport —
+    admitting loopback, where the mock departments listen."""
+    return guarded_client(Allowlist(["127.0.0.1"]), base_url, timeout_s, hooks=fetch_hooks(()))
 
 
 def control_client(app: ASGIApp) -> httpx.AsyncClient:
