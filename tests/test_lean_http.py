@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from connectors.client import DepartmentClient
 from connectors.http import send
-from connectors.records import ComponentQuery, EventQuery
 from connectors.lean_http import LeanPool, query_string
+from connectors.records import ComponentQuery, EventQuery
 from gateway.exceptions import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from tests.conftest import MockDepartments
 from tests.served import ThreadedServers, free_port
