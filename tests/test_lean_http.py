@@ -366,3 +366,14 @@ async def test_every_code_connector_reads_the_same_records_over_either_path(
                 await each.aclose()
     assert answers[0][0] and answers[0][2]
     assert answers[0] == answers[1]
+
+
+def test_registered_connectors_never_take_the_lean_path() -> None:
+    """The registry's clients send everything through the guarded transport: the allowlist sees every request and
+    every connection (tests/test_ssrf_guard.py); a fast path must not go around it."""
+    from gateway.registry.allowlist import Allowlist
+    from gateway.registry.egress import GuardedTransport, guarded_client
+
+    client = guarded_client(Allowlist(["127.0.0.1"]), "http://127.0.0.1:9", 1.0)
+    assert client.lean is None
+    assert isinstance(client.http._transport.inner, GuardedTransport)  # type: ignore[attr-defined]
