@@ -31,8 +31,8 @@ from cryptography.fernet import Fernet
 
 from bench.harness import free_base_port
 from connectors import water
+from connectors.client import DepartmentClient
 from connectors.housing import HousingConnector
-from connectors.http import make_client
 from connectors.records import ComponentQuery
 from connectors.spec.connector import connector_class
 from connectors.spec.model import load_spec
@@ -71,7 +71,7 @@ async def mapping(base: int) -> None:
         body = (await client.get(f"{url(base, 1)}/api/v1/facilities", params={"size": 1000})).json()
     rows = body["data"]["records"]
     spec = load_spec(SPECS / "water.yaml")
-    mapper = connector_class(spec)(httpx.AsyncClient()).mapper
+    mapper = connector_class(spec)(DepartmentClient("http://unused")).mapper
     for label, convert in (("code", water.to_record), ("spec", mapper.to_record)):
         started = time.perf_counter()
         for _ in range(5):
@@ -85,8 +85,8 @@ async def searches(base: int, rounds: int) -> None:
     offsets = {"water": 1, "transport": 2, "housing": 4}
     for department, offset in offsets.items():
         spec = load_spec(SPECS / f"{department}.yaml").model_copy(update={"base_url": url(base, offset)})
-        for label, connector in (("code", CODE[department](make_client(url(base, offset)))),
-                                 ("spec", connector_class(spec)(make_client(url(base, offset), transport="httpx")))):
+        for label, connector in (("code", CODE[department](DepartmentClient(url(base, offset)))),
+                                 ("spec", connector_class(spec)(DepartmentClient(url(base, offset), lean=False)))):
             samples = await timed(lambda c=connector: c.search_components(ComponentQuery(), None, 200), rounds)
             print(f"  search 200 {department:<9} {label}: {summary(samples)}")
             await connector.aclose()

@@ -2,8 +2,8 @@
 
 A connector declares what it serves (department, classes, regions, events/alerts) and translates the gateway's
 normalised queries into its department's dialect and the answers back into records (``connectors.records``). It
-talks to its department only through the injected ``httpx.AsyncClient`` (base URL, timeouts and pool set by
-``connectors.http.make_client``), so tests can hand it a ``MockTransport`` or an ``ASGITransport``.
+talks to its department only through the injected ``connectors.client.DepartmentClient`` (base URL, timeouts, pool
+and the gateway's fetch hooks), the one HTTP seam every department call goes through.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-import httpx
-
-from connectors.http import DEFAULT_TIMEOUT_S
+from connectors.client import DEFAULT_TIMEOUT_S, DepartmentClient
 from connectors.records import (
     AlertQuery,
     AlertRecord,
@@ -48,7 +46,7 @@ class Connector:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DepartmentClient,
         *,
         regions: Sequence[str] = DEFAULT_REGIONS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -91,9 +89,6 @@ class Connector:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-    def serves_region(self, prefix: str) -> bool:
-        return any(region.startswith(prefix) or prefix.startswith(region) for region in self.regions)
 
     def regions_within(self, prefix: str | None) -> tuple[str, ...]:
         """The served districts inside a 2/4/6-digit prefix filter."""

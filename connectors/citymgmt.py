@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from connectors.base import Connector
 from connectors.concurrency import gather
+from connectors.errors import UpstreamBadResponse, UpstreamUnavailable
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import get_json, translating
 from connectors.records import (
@@ -38,7 +39,6 @@ from connectors.records import (
 )
 from connectors.statistics import RegionStats
 from connectors.values import is_ascii_digits, offset_position, parse_local_time
-from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 
 DEPARTMENT_ID = "citymgmt"
 DEPARTMENT_CRS = CRS.CGCS2000

@@ -14,15 +14,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple
 from xml.etree.ElementTree import Element
 
-import httpx
-
 from connectors.base import DEFAULT_REGIONS, Connector
+from connectors.client import DEFAULT_TIMEOUT_S, DepartmentClient
 from connectors.concurrency import gather
+from connectors.errors import UpstreamBadResponse
 from connectors.geo import CRS, from_wgs84, to_wgs84
-from connectors.http import DEFAULT_TIMEOUT_S, get_xml, translating
+from connectors.http import get_xml, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
 from connectors.values import is_ascii_digits, offset_position, parse_local_time
-from gateway.exceptions import UpstreamBadResponse
 from schema.thresholds import POLLUTANTS as AQI_POLLUTANTS
 from schema.thresholds import load_thresholds
 
@@ -69,7 +68,7 @@ class EnvironmentConnector(Connector):
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DepartmentClient,
         *,
         regions: Sequence[str] = DEFAULT_REGIONS,
         timeout_s: float = DEFAULT_TIMEOUT_S,

@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-import httpx
-
 from connectors.base import Connector
+from connectors.client import DepartmentClient
 from connectors.concurrency import gather
 from connectors.deferred import DeferredComponentRecord
+from connectors.errors import UpstreamCredentialsRejected, UpstreamUnavailable
 from connectors.geo import CRS, from_wgs84, to_wgs84
 from connectors.http import parse_json, send, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
 from connectors.values import is_ascii_digits, offset_position
-from gateway.exceptions import UpstreamCredentialsRejected, UpstreamUnavailable
 
 DEPARTMENT_ID = "housing"
 TOKEN_PATH = "/oauth/token"
@@ -73,7 +72,7 @@ class TokenSource:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DepartmentClient,
         *,
         client_id: str,
         client_secret: str,
@@ -143,7 +142,7 @@ class HousingConnector(Connector):
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DepartmentClient,
         *,
         client_id: str,
         client_secret: str,

@@ -1,16 +1,17 @@
-"""A lean HTTP/1.1 client for plain GET requests to a department: keep-alive connections, httptools parsing.
+"""A lean HTTP/1.1 client for plain requests to a department: keep-alive connections, httptools parsing.
 
-aiohttp's client spends about 0.1 ms of CPU per request on generality (request and response objects, cookie and
-redirect handling, its stream reader). For the one request shape department connectors make most — a GET with a
-query string over plain HTTP, answered with a body of known length or in chunks — this client writes the request
-bytes itself and parses the answer with httptools (the parser uvicorn uses), about half the CPU per call
-(docs/performance.md). ``connectors.direct.DirectPath`` uses it for GETs over ``http://`` and aiohttp for everything
-else (POST, HTTPS). Failures are httpx's exceptions, like the rest of the department clients: ``ConnectError``,
-``ConnectTimeout``, ``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``.
+httpx's client spends a good part of a department call's CPU on generality (URL merging and re-parsing, the auth and
+redirect flows, the cookie jar, request and response models, a body streamed in chunks through httpcore). For the
+one request shape department connectors make most — a GET with a query string over plain HTTP, answered with a body
+of known length or in chunks — this client writes the request bytes itself and parses the answer with httptools
+(the parser uvicorn uses). ``connectors.client.DepartmentClient`` sends plain GETs and JSON POSTs over ``http://``
+here and everything else through httpx. Failures are httpx's exceptions, so the client maps both bottoms' failures
+in one place: ``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``, ``ReadError``, ``RemoteProtocolError``,
+``DecodingError``.
 
 An idle connection the department closed in the meantime (servers drop idle keep-alive connections) is noticed
 before the request is sent, or when it is lost before any byte of the answer arrived: the GET is then sent once more
-on a new connection.
+on a new connection (a POST is not: it may have been received).
 """
 
 from __future__ import annotations
@@ -18,13 +19,45 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections import deque
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote_plus
 
 import httptools
 import httpx
 
 DEFAULT_MAX_IDLE = 32
-DEFAULT_MAX_CONNECTIONS = 100  # the same bound as the aiohttp pool beside it
+DEFAULT_MAX_CONNECTIONS = 100  # the same bound as the httpx pool beside it
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what _decoded understands
+MAX_REMEMBERED_QUOTES = 4096
+
+
+def query_string(params: Mapping[str, Any]) -> str:
+    """``str(httpx.QueryParams(params))`` — the query httpx would send — without building a ``QueryParams``: lists
+    and tuples repeat their key, True/False are ``true``/``false``, None is empty, and names and values are quoted
+    like ``urllib.parse.urlencode`` (which httpx uses); quoted texts are remembered (a department sees few)."""
+    pairs: list[str] = []
+    for key, value in params.items():
+        name = _quoted(key if type(key) is str else str(key))
+        if isinstance(value, (list, tuple)):
+            pairs.extend(f"{name}={_quoted(_primitive(item))}" for item in value)
+        else:
+            pairs.append(f"{name}={_quoted(_primitive(value))}")
+    return "&".join(pairs)
+
+
+def _primitive(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+_quoted = lru_cache(maxsize=MAX_REMEMBERED_QUOTES)(quote_plus)
 
 
 class _Connection(asyncio.Protocol):
@@ -123,17 +156,25 @@ class LeanPool:
         self._slots = asyncio.Semaphore(max_connections)  # requests in flight, each on a connection of its own
         self._closed = False
 
-    async def get(self, host_header: str, target: str, headers: dict[str, str],
+    async def get(self, host_header: str, target: str, headers: Mapping[str, str],
                   ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """GET ``target`` (path and query, percent-encoded); the status, raw headers and decoded body."""
-        lines = [f"GET {target} HTTP/1.1", f"host: {host_header}", f"accept-encoding: {ACCEPTED_ENCODINGS}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()
-                  if name.lower() not in ("host", "accept-encoding")]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        async with self._slots:
-            return await self._exchange(request)
+        return await self.send("GET", host_header, target, headers)
 
-    async def _exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def send(self, method: str, host_header: str, target: str, headers: Mapping[str, str],
+                   body: bytes | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send ``method`` to ``target`` (path and query, percent-encoded) with ``body``; the status, raw headers and
+        decoded body. Only a GET is sent again when a reused connection turns out closed: a POST may have arrived."""
+        lines = [f"{method} {target} HTTP/1.1", f"host: {host_header}", f"accept-encoding: {ACCEPTED_ENCODINGS}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()
+                  if name.lower() not in ("host", "accept-encoding", "content-length")]
+        if body is not None:
+            lines.append(f"content-length: {len(body)}")
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        async with self._slots:
+            return await self._exchange(request, retry_stale=method == "GET")
+
+    async def _exchange(self, request: bytes, *, retry_stale: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         for attempt in (1, 2):
             connection, reused = await self._acquire()
             try:
@@ -141,7 +182,7 @@ class LeanPool:
                     status, raw_headers, body = await connection.exchange(request)
             except _Stale:
                 connection.close()
-                if reused and attempt == 1:
+                if reused and attempt == 1 and retry_stale:
                     continue
                 raise httpx.ReadError("the department closed the connection") from None
             except TimeoutError:

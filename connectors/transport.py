@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-import httpx
 import orjson
 
 from connectors.base import Connector
+from connectors.client import DepartmentClient
 from connectors.concurrency import gather
 from connectors.deferred import DeferredComponentRecord
+from connectors.errors import UpstreamUnavailable, UserInputError
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.http import get_json, post_json, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
-from gateway.exceptions import UpstreamUnavailable, UserInputError
 
 DEPARTMENT_ID = "transport"
 ASSETS_PATH = "/v2/assets"
@@ -246,7 +246,7 @@ class TransportConnector(Connector):
     cache_ttls: ClassVar[Mapping[str, float | None]] = {"registry": 600.0, "readings": 15.0}  # parking availability
 
     def __init__(
-        self, client: httpx.AsyncClient, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE, **options: Any,
+        self, client: DepartmentClient, *, max_page_size: int = DEFAULT_MAX_PAGE_SIZE, **options: Any,
     ) -> None:
         super().__init__(client, **options)
         if max_page_size < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 
-from gateway.exceptions import UserInputError
+from connectors.errors import UserInputError
 
 LOCAL_TIME_LENGTH = 19  # "2026-10-01 08:00:00" or "2026/10/01 08:00:00"
 _OFFSET_SUFFIXES: dict[tzinfo, str | None] = {}

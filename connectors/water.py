@@ -18,11 +18,11 @@ from connectors.base import Connector
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.concurrency import gather
 from connectors.deferred import DeferredComponentRecord
+from connectors.errors import UpstreamBadResponse, UpstreamUnavailable
 from connectors.geo import Gcj02Batch, wgs84_to_gcj02
 from connectors.http import get_json, translating
 from connectors.records import ComponentQuery, ComponentRecord, ComponentStatus, Organization, SearchPage
 from connectors.values import offset_position, parse_local_time
-from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from schema.codes import is_component_id
 
 DEPARTMENT_ID = "water"

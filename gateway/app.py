@@ -34,6 +34,7 @@ from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext
 from gateway.cost import show_list_sizes
 from gateway.declared_schema import DeclaredTypesSchema
+from gateway.departments import fetch_hooks
 from gateway.exceptions import (
     AuthenticationError,
     MalformedRequest,
@@ -251,27 +252,27 @@ def build_plugins(settings: Settings) -> list[Plugin]:
     return [TelemetryPlugin(settings), *([CachePlugin(settings)] if settings.cache_enabled else [])]
 
 
-def build_sources(settings: Settings, connectors: ConnectorSet) -> list[ConnectorSource]:
+def build_sources(settings: Settings, connectors: ConnectorSet, plugins: Sequence[Plugin]) -> list[ConnectorSource]:
     """Where the connectors come from: the departments of the settings, then the registry's specs (which replace
-    the code connector of their department)."""
-    return [StaticConnectors(connectors), RegistrySource(settings)]
+    the code connector of their department; their HTTP exchanges pass the plugins' fetch hooks too)."""
+    return [StaticConnectors(connectors), RegistrySource(settings, fetch_hooks(plugins))]
 
 
 def create_app(settings: Settings | None = None, connectors: ConnectorSet | None = None,
                plugins: Sequence[Plugin] | None = None) -> Starlette:
     settings = settings or load_settings()
+    plugins = list(build_plugins(settings) if plugins is None else plugins)
     if connectors is None:
         from gateway.departments import build_connectors
 
-        connectors = build_connectors(settings)
+        connectors = build_connectors(settings, plugins)
     codec = CursorCodec(settings.cursor_secret.encode())
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
-    plugins = list(build_plugins(settings) if plugins is None else plugins)
     metrics = MetricsRegistry()
     for plugin in plugins:
         plugin.register_metrics(metrics)
-    source = ConnectorSources(build_sources(settings, connectors), drain_s=settings.registry_drain_s)
+    source = ConnectorSources(build_sources(settings, connectors, plugins), drain_s=settings.registry_drain_s)
     view = GraphQLView(make_schema(settings, policy, plugins), source, codec, authenticator=authenticator,
                        policy=policy, plugins=plugins, demo=settings.demo)
     # the registry's specs may declare component types: the schema follows (a request keeps its own)

@@ -1,14 +1,25 @@
-"""The code connectors this gateway knows, built from settings with one pooled client each."""
+"""The code connectors this gateway knows, built from settings with one pooled client each, and the fetch hooks every
+department client gets (the registry's connectors too): tracing, then each plugin's ``on_fetch``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from connectors.base import Connector
-from connectors.http import make_client
+from connectors.client import DepartmentClient, FetchHook
+from gateway.plugins import Plugin
 from gateway.router import ConnectorSet
 from gateway.settings import Settings
+from gateway.telemetry.outgoing import trace_fetch
 
 
-def build_connectors(settings: Settings) -> ConnectorSet:
+def fetch_hooks(plugins: Sequence[Plugin]) -> tuple[FetchHook, ...]:
+    """The ``http.fetch`` span outermost (the plugins' work inside it shows in its time), then the plugins' hooks
+    in the plugins' order; plugins that do not override ``on_fetch`` add nothing."""
+    return (trace_fetch, *(plugin.on_fetch for plugin in plugins if type(plugin).on_fetch is not Plugin.on_fetch))
+
+
+def build_connectors(settings: Settings, plugins: Sequence[Plugin] = ()) -> ConnectorSet:
     from connectors.citymgmt import CityManagementConnector
     from connectors.environment import EnvironmentConnector
     from connectors.housing import HousingConnector
@@ -17,9 +28,11 @@ def build_connectors(settings: Settings) -> ConnectorSet:
 
     timeout = settings.upstream_timeout_s
     regions = settings.region_codes
+    hooks = fetch_hooks(plugins)
 
-    def client(department: str):  # type: ignore[no-untyped-def]
-        return make_client(settings.department_url(department), timeout_s=timeout, transport=settings.http_transport)
+    def client(department: str) -> DepartmentClient:
+        return DepartmentClient(settings.department_url(department), department=department, timeout_s=timeout,
+                                lean=settings.http_transport == "lean", hooks=hooks)
 
     connectors: list[Connector] = [
         WaterConnector(client("water"), regions=regions, timeout_s=timeout),

@@ -19,7 +19,11 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
+    import httpx
+
     from connectors.base import Connector
+    from connectors.client import Exchange
+    from connectors.client import Proceed as FetchProceed
     from gateway.metrics import MetricsRegistry
 
 
@@ -65,6 +69,11 @@ class Plugin:
 
     async def shutdown(self) -> None:
         return None
+
+    async def on_fetch(self, exchange: Exchange, proceed: FetchProceed) -> httpx.Response:
+        """Wraps every HTTP exchange with a department (``connectors.client``): GETs and POSTs of code and spec
+        connectors, each redirect hop and auth retry; ``exchange.headers`` may be changed before ``proceed``."""
+        return await proceed()
 
 
 def chain_fetch(plugins: Sequence[Plugin], fetch: UpstreamFetch, terminal: Proceed) -> Awaitable[Any]:

@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     housing_client_id: str = Field("yiwang-gateway", description="OAuth2 client id at the housing system")
     housing_client_secret: str = Field("housing-demo-secret", description="OAuth2 client secret at housing")
     regions: str = Field("370811,370812", description="Comma-separated GB/T 2260 districts the departments serve")
-    http_transport: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp", description="Transport for department calls: aiohttp's pool behind the httpx API, or httpx's")
+    http_transport: Literal["lean", "httpx"] = Field("lean", description=(
+        "Bottom of department calls: `lean` sends plain GETs over http:// on keep-alive connections parsed with "
+        "httptools (connectors/lean_http.py) and the rest through httpx; `httpx` sends everything through httpx"))
     upstream_timeout_s: float = Field(5.0, gt=0, description="Timeout of each department call, seconds")
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted request body (413 above)")
     max_cost: int = Field(DEFAULT_MAX_COST, gt=0, description=(

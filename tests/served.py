@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from connectors.client import DepartmentClient
 from connectors.water import WaterConnector
 from gateway.settings import DEPARTMENT_PORT_OFFSETS
 from tests.conftest import TEST_UPSTREAM_TIMEOUT_S, MockDepartments, serving
@@ -142,7 +143,7 @@ async def water_with_unreadable_diameters(mocks: MockDepartments) -> AsyncIterat
                 row["attrs"]["diameter_mm"] = UNREADABLE_DIAMETER
             return httpx.Response(200, json=body)
 
-        yield WaterConnector(httpx.AsyncClient(transport=httpx.MockTransport(garbling), base_url="http://water"))
+        yield WaterConnector(DepartmentClient("http://water", transport=httpx.MockTransport(garbling)))
 
 
 def registry_env(directory: Path, allowlist: str = "127.0.0.1", **extra: str) -> dict[str, str]:

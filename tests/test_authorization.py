@@ -13,6 +13,7 @@ import pytest
 
 import mocks.citymgmt as citymgmt_mock
 from connectors.citymgmt import CityManagementConnector
+from connectors.client import DepartmentClient
 from connectors.records import ComponentQuery, ComponentRecord, SearchPage
 from connectors.water import WaterConnector
 from gateway.app import create_app
@@ -201,8 +202,8 @@ async def crossing_app(mock_departments: MockDepartments, inventory: Inventory,
     connectors: Sequence[Any] = [
         *(c for c in real if c.department_id not in ("citymgmt", "water")),
         FilterIgnoringWater(water.client, regions=water.regions, timeout_s=water.timeout_s),
-        CityManagementConnector(httpx.AsyncClient(transport=httpx.ASGITransport(app=case_system),
-                                                  base_url="http://citymgmt"), regions=("370811", "370812")),
+        CityManagementConnector(DepartmentClient("http://citymgmt", transport=httpx.ASGITransport(app=case_system)),
+                                regions=("370811", "370812")),
     ]
     app = create_app(settings, connectors=ConnectorSet(connectors))
     yield app, case.id, foreign

@@ -24,6 +24,7 @@ from connectors.citymgmt import (
     CityManagementConnector,
     plan_pages,
 )
+from connectors.client import DepartmentClient
 from connectors.records import (
     AlertLevel,
     AlertQuery,
@@ -55,6 +56,7 @@ from mocks.citymgmt_data import Alert, Case, generate_alerts, generate_cases
 from mocks.control import MockControl
 from schema.codes import load_catalogue
 from schema.thresholds import load_thresholds
+from tests.departments import control_client, department_client
 
 BASE_URL = "http://citymgmt"
 DISTRICT = "370811"
@@ -72,8 +74,7 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def connected(app: MockControl = SHARED_APP) -> AsyncIterator[CityManagementConnector]:
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
-    connector = CityManagementConnector(client)
+    connector = CityManagementConnector(department_client(app))
     try:
         yield connector
     finally:
@@ -82,7 +83,7 @@ async def connected(app: MockControl = SHARED_APP) -> AsyncIterator[CityManageme
 
 @asynccontextmanager
 async def plain_client(app: MockControl = SHARED_APP) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+    async with control_client(app) as client:
         yield client
 
 
@@ -682,7 +683,7 @@ async def test_faults_become_upstream_errors(operation: str) -> None:
 
 def scripted(body: Any, status: int = 200) -> CityManagementConnector:
     transport = httpx.MockTransport(lambda request: httpx.Response(status, content=orjson.dumps(body)))
-    return CityManagementConnector(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+    return CityManagementConnector(DepartmentClient(BASE_URL, transport=transport))
 
 
 GOOD_ROW = {"ajbh": "2026100100001", "ajlx": "事件", "dlbm": "05", "xlbm": "0505", "wtly": "监督员上报",

@@ -26,6 +26,7 @@ import pytest
 
 from connectors.base import Connector
 from connectors.citymgmt import CityManagementConnector
+from connectors.client import DepartmentClient
 from connectors.records import AlertLevel, EventKind, EventStatus
 from connectors.statistics import RegionStats, common_region, merge_region_stats
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
@@ -146,7 +147,7 @@ async def plain_client(app: MockControl = APP) -> AsyncIterator[httpx.AsyncClien
 
 @asynccontextmanager
 async def connected(app: MockControl = APP) -> AsyncIterator[CityManagementConnector]:
-    connector = CityManagementConnector(httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL))
+    connector = CityManagementConnector(DepartmentClient(BASE_URL, transport=httpx.ASGITransport(app=app)))
     try:
         yield connector
     finally:
@@ -397,7 +398,7 @@ GOOD_STATS_ROW = {"sqbm": "370811", "ajzs": 3, "yczs": 2, "czs": 1, "aqczs": 1, 
 
 def scripted(body: Any) -> CityManagementConnector:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=orjson.dumps(body)))
-    return CityManagementConnector(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+    return CityManagementConnector(DepartmentClient(BASE_URL, transport=transport))
 
 
 async def test_scripted_good_row_maps_every_field() -> None:

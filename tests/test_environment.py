@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
+from connectors.client import DepartmentClient
 from connectors.environment import EnvironmentConnector
 from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
@@ -28,6 +29,7 @@ from mocks.city import (
 )
 from mocks.control import MockControl
 from mocks.environment import create_app
+from tests.departments import control_client, department_client
 
 BASE_URL = "http://environment"
 SERVICE = "/services/AirQuality.asmx"
@@ -49,8 +51,7 @@ def stations_where(predicate: Callable[[BaseComponent], bool]) -> list[str]:
 
 @asynccontextmanager
 async def connected(app: MockControl = SHARED_APP, **options: Any) -> AsyncIterator[EnvironmentConnector]:
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
-    connector = EnvironmentConnector(client, **options)
+    connector = EnvironmentConnector(department_client(app), **options)
     try:
         yield connector
     finally:
@@ -59,7 +60,7 @@ async def connected(app: MockControl = SHARED_APP, **options: Any) -> AsyncItera
 
 @asynccontextmanager
 async def plain_client(app: MockControl = SHARED_APP) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
+    async with control_client(app) as client:
         yield client
 
 
@@ -176,7 +177,7 @@ async def test_hours_option_sets_the_history_length(hours: int) -> None:
 
 
 def test_options_are_checked() -> None:
-    client = httpx.AsyncClient(base_url=BASE_URL)
+    client = DepartmentClient(BASE_URL)
     with pytest.raises(ValueError):
         EnvironmentConnector(client, hours=500)
     with pytest.raises(ValueError):
@@ -436,7 +437,7 @@ HAND_MADE_STATION = """<?xml version="1.0" encoding="utf-8"?>
 
 def hand_made_connector(body: str) -> EnvironmentConnector:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, text=body))
-    return EnvironmentConnector(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+    return EnvironmentConnector(DepartmentClient(BASE_URL, transport=transport))
 
 
 async def test_missing_values_become_none() -> None:

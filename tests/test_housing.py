@@ -15,12 +15,14 @@ import orjson
 import pytest
 
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
+from connectors.client import DepartmentClient
 from connectors.housing import MAX_BATCH_IDS, MAX_PAGE_SIZE, HousingConnector
 from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import DEPARTMENT_NAMES, DISTRICTS, BaseComponent, Inventory, attributes, organizations
 from mocks.control import MockControl
 from mocks.housing import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Renderer, create_app
+from tests.departments import control_client, department_client
 
 INVENTORY = Inventory(scale=0.05)
 BASE_URL = "http://housing"
@@ -39,12 +41,12 @@ def expected_ids(**filters: Any) -> list[str]:
 
 
 def plain_client(app: MockControl) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+    return control_client(app)
 
 
 def make_connector(app: MockControl, **options: Any) -> HousingConnector:
     options = {"client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET, **options}
-    return HousingConnector(plain_client(app), **options)
+    return HousingConnector(department_client(app), **options)
 
 
 async def request_log(app: MockControl) -> list[dict[str, Any]]:
@@ -455,7 +457,7 @@ def crafted_connector(objects: Callable[[], dict[str, Any]]) -> HousingConnector
             return httpx.Response(200, json={"access_token": "t", "token_type": "bearer", "expires_in": 60})
         return httpx.Response(200, content=orjson.dumps(objects()))
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=BASE_URL)
+    client = DepartmentClient(BASE_URL, transport=httpx.MockTransport(handler))
     return HousingConnector(client, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET)
 
 

@@ -14,14 +14,15 @@ from typing import Any
 import pytest
 
 from connectors.base import Connector
+from connectors.client import DepartmentClient
 from connectors.housing import HousingConnector
-from connectors.http import make_client
 from connectors.records import BBox, ComponentQuery, ComponentStatus, Near
 from connectors.spec.connector import connector_class
 from connectors.spec.model import load_spec, spec_json_schema
 from connectors.transport import TransportConnector
 from connectors.water import WaterConnector
 from tests.conftest import MockDepartments
+from tests.departments import spec_client
 
 SPECS = Path(__file__).resolve().parent.parent / "connectors" / "specs"
 CODE_CONNECTORS: dict[str, Any] = {
@@ -78,8 +79,8 @@ async def pair(request: pytest.FixtureRequest, mock_departments: MockDepartments
     department = request.param
     url = mock_departments.url(department)
     spec = load_spec(SPECS / f"{department}.yaml").model_copy(update={"base_url": url})
-    from_spec = connector_class(spec)(make_client(url, transport="httpx"))
-    from_code = CODE_CONNECTORS[department](make_client(url))
+    from_spec = connector_class(spec)(spec_client(url))
+    from_code = CODE_CONNECTORS[department](DepartmentClient(url))
     yield from_spec, from_code, department
     await from_spec.aclose()
     await from_code.aclose()

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from connectors.geo import haversine_m
-from connectors.http import make_client
 from connectors.records import BBox, ComponentQuery, ComponentStatus, Near
 from connectors.spec.connector import SpecConnector, connector_class
 from connectors.spec.model import ConnectorSpec, load_spec
@@ -25,6 +24,7 @@ from gateway.auth.demo import mint_token
 from mocks.city import Inventory, anchor_from_date
 from mocks.gas import PROJECTED_CRS, GasDevice, GasInventory
 from tests.conftest import TEST_ANCHOR, MockDepartments
+from tests.departments import spec_client
 from tests.served import ServedGateway, registry_env, served_gateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -246,7 +246,7 @@ async def test_every_pagination_style_answers_gateway_filters_like_the_departmen
         mock_departments: MockDepartments, department: str) -> None:
     url = mock_departments.url(department)
     spec = load_spec(GAS_SPEC.parent / f"{department}.yaml").model_copy(update={"base_url": url})
-    pushed, filtered = (connector_class(s)(make_client(url, transport="httpx")) for s in (spec, unbound(spec)))
+    pushed, filtered = (connector_class(s)(spec_client(url)) for s in (spec, unbound(spec)))
     try:
         some = (await pushed.search_components(IN_PROCESS_QUERIES[department][0], None, 1)).items[0]
         by_grid = ComponentQuery(grid_code=some.grid_code, class_codes=(some.class_code,))

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.client import DepartmentClient
 from connectors.environment import EnvironmentConnector
 from mocks.city import CHINA_TZ, Inventory, anchor_from_date, aqi_forecast, attributes
 from mocks.citymgmt_data import generate_alerts
@@ -103,7 +104,7 @@ HAND_MADE = """<?xml version="1.0" encoding="utf-8"?>
 
 async def test_connector_computes_an_aqi_the_department_left_out() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, text=HAND_MADE))
-    connector = EnvironmentConnector(httpx.AsyncClient(transport=transport, base_url="http://environment"))
+    connector = EnvironmentConnector(DepartmentClient("http://environment", transport=transport))
     [record] = await connector.get_components(["3708120308000009"])
     assert (record.attributes["aqi"], record.attributes["primary_pollutants"]) == (150.0, ["pm25"])
     [hour] = record.attributes["hourly"]

@@ -13,12 +13,14 @@ import httpx
 import pytest
 
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
+from connectors.client import DepartmentClient
 from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from connectors.transport import TransportConnector
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import DEPARTMENT_NAMES, DISTRICTS, BaseComponent, Inventory, attributes, organizations
 from mocks.transport import create_app
+from tests.departments import control_client, department_client
 
 INVENTORY = Inventory(scale=0.05)
 DEPARTMENT = "transport"
@@ -53,9 +55,10 @@ class Department:
 async def _department(**app_options: Any) -> AsyncIterator[Department]:
     connector_options = {"max_page_size": app_options["max_limit"]} if "max_limit" in app_options else {}
     app = create_app(INVENTORY, **app_options)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
-    connector = TransportConnector(client, **connector_options)
+    client = control_client(app)
+    connector = TransportConnector(department_client(app), **connector_options)
     yield Department(app, client, connector)
+    await connector.aclose()
     await client.aclose()
 
 
@@ -342,7 +345,7 @@ def _connector_answering(payload: Any) -> TransportConnector:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=payload)
 
-    return TransportConnector(httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=BASE_URL))
+    return TransportConnector(DepartmentClient(BASE_URL, transport=httpx.MockTransport(handler)))
 
 
 async def test_not_serving_is_unavailable() -> None:

@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from connectors.http import make_client
+from connectors.client import DepartmentClient
 from connectors.spec.connector import connector_class
 from connectors.spec.model import load_spec
 from gateway.app import create_app
@@ -73,7 +73,7 @@ async def gateway_with_gas(mocks: MockDepartments, *, gas_timeout_s: float | Non
     """The five code connectors and the gas spec connector behind one in-process gateway, as a national viewer."""
     settings = gateway_settings(mocks, **{"cache_enabled": False, "connector_allowlist": "127.0.0.1", **overrides})
     spec = load_spec(SPECS / "gas.yaml").model_copy(update={"base_url": gas_url(mocks)})
-    gas_connector = connector_class(spec)(make_client(spec.base_url), timeout_s=gas_timeout_s or spec.timeout_s)
+    gas_connector = connector_class(spec)(DepartmentClient(spec.base_url), timeout_s=gas_timeout_s or spec.timeout_s)
     code = [c for c in build_connectors(settings) if water is None or c.department_id != "water"]
     app = create_app(settings, connectors=ConnectorSet([*code, gas_connector, *([water] if water else [])]),
                      plugins=plugins_on_clock(settings, clock) if clock is not None else None)
@@ -316,7 +316,7 @@ def test_an_upstream_error_keeps_its_detail_for_logs_and_shows_callers_the_gener
         assert error.to_extensions() == {"code": "UPSTREAM_BAD_RESPONSE", "department": "gas"}
     unreachable = UpstreamUnavailable("gas", "gas: unreachable: http://user:s3cret@gas.example/x refused")
     assert "s3cret" not in unreachable.detail and "http://gas.example/x" in unreachable.detail
-    assert unreachable.cause_name() == "gateway.exceptions.UpstreamUnavailable"
+    assert unreachable.cause_name() == "connectors.errors.UpstreamUnavailable"
 
 
 # --- cursors -------------------------------------------------------------------------------------------------------

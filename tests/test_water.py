@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
+from connectors.client import DepartmentClient
 from connectors.geo import gcj02_to_wgs84, wgs84_to_gcj02
 from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from connectors.water import MAX_PAGE_SIZE, WaterConnector, plan_window
@@ -30,6 +31,7 @@ from mocks.city import (
 )
 from mocks.control import MockControl
 from mocks.water import create_app
+from tests.departments import control_client, department_client
 
 COORDINATE_TOLERANCE_DEG = 1e-6
 STATE_OF = {"INTACT": "完好", "DAMAGED": "破损", "MISSING": "丢失", "OCCUPIED": "占用", "RETIRED": "废弃"}
@@ -44,15 +46,16 @@ def water_rows(**filters: Any) -> list[BaseComponent]:
 
 
 def mock_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=MOCK_APP), base_url="http://water")
+    return control_client(MOCK_APP)
 
 
 @pytest.fixture
 async def water() -> AsyncIterator[WaterConnector]:
     async with mock_client() as client:
         await client.post("/_mock/faults", json={})
-        connector = WaterConnector(client)
+        connector = WaterConnector(department_client(MOCK_APP))
         yield connector
+        await connector.aclose()
         await client.post("/_mock/faults", json={})
 
 
@@ -62,13 +65,20 @@ async def raw() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def log_position(client: httpx.AsyncClient) -> int:
-    return int((await client.get("/_mock/requests")).json()["total"])
+async def log_position() -> int:
+    async with mock_client() as client:
+        return int((await client.get("/_mock/requests")).json()["total"])
 
 
-async def requests_since(client: httpx.AsyncClient, seq: int) -> list[dict[str, Any]]:
-    answer = (await client.get("/_mock/requests", params={"since": seq})).json()
+async def requests_since(seq: int) -> list[dict[str, Any]]:
+    async with mock_client() as client:
+        answer = (await client.get("/_mock/requests", params={"since": seq})).json()
     return list(answer["requests"])
+
+
+async def set_faults(faults: dict[str, Any]) -> None:
+    async with mock_client() as client:
+        (await client.post("/_mock/faults", json=faults)).raise_for_status()
 
 
 def query_of(entry: dict[str, Any]) -> dict[str, str]:
@@ -182,9 +192,9 @@ async def test_pressure_is_converted_from_kpa_to_mpa(water: WaterConnector) -> N
 # --- batch fetch --------------------------------------------------------------------------------------------
 async def test_batch_fetch_is_one_department_call(water: WaterConnector) -> None:
     ids = [row.id for row in water_rows(regions=["370812"])[:100]]
-    since = await log_position(water.client)
+    since = await log_position()
     records = await water.get_components(ids)
-    calls = await requests_since(water.client, since)
+    calls = await requests_since(since)
     assert [call["path"] for call in calls] == ["/api/v1/facilities/batch"]
     assert query_of(calls[0])["codes"].split(",") == ids
     assert [record.id for record in records] == ids
@@ -194,18 +204,18 @@ async def test_batch_fetch_chunks_at_100_and_drops_unknown_ids(water: WaterConne
     ids = [row.id for row in water_rows()[:230]]
     unknown_serial = "370811" + "0101" + "999999"
     other_department = INVENTORY.buckets[("370811", "0201")][0].id
-    since = await log_position(water.client)
+    since = await log_position()
     records = await water.get_components([*ids, unknown_serial, other_department, "not-an-id", ids[0]])
-    calls = await requests_since(water.client, since)
+    calls = await requests_since(since)
     assert [len(query_of(call)["codes"].split(",")) for call in calls] == [100, 100, 31]
     assert [record.id for record in records] == ids
 
 
 async def test_batch_fetch_of_nothing_makes_no_call(water: WaterConnector) -> None:
-    since = await log_position(water.client)
+    since = await log_position()
     assert await water.get_components([]) == []
     assert await water.get_components([INVENTORY.buckets[("370811", "0308")][0].id]) == []
-    assert await requests_since(water.client, since) == []
+    assert await requests_since(since) == []
 
 
 # --- pagination ---------------------------------------------------------------------------------------------
@@ -238,16 +248,16 @@ async def test_misaligned_window_is_read_in_one_larger_page_or_two_concurrent_pa
         water: WaterConnector) -> None:
     query = ComponentQuery(region_codes=("370811",))
     truth = [row.id for row in water_rows(regions=["370811"])]
-    since = await log_position(water.client)
+    since = await log_position()
     one_page = await water.search_components(query, "5", 10)
-    calls = await requests_since(water.client, since)
+    calls = await requests_since(since)
     assert [record.id for record in one_page.items] == truth[5:15]
     assert len(calls) == 1
     assert 10 < int(query_of(calls[0])["size"]) <= 20
 
-    since = await log_position(water.client)
+    since = await log_position()
     two_pages = await water.search_components(query, "11", 2)  # no size in 2..4 holds rows 11-12 in one page
-    calls = await requests_since(water.client, since)
+    calls = await requests_since(since)
     assert [record.id for record in two_pages.items] == truth[11:13]
     pages = sorted((query_of(call)["page"], query_of(call)["size"]) for call in calls)
     assert pages == [("6", "2"), ("7", "2")]
@@ -299,9 +309,9 @@ async def test_filters_are_pushed_down_in_the_dialect(water: WaterConnector) -> 
     grid = INVENTORY.buckets[("370811", "0101")][0].grid_code
     query = ComponentQuery(region_codes=("370811",), class_codes=("0101", "0113", "0201"),
                            statuses=(ComponentStatus.INTACT, ComponentStatus.DAMAGED))
-    since = await log_position(water.client)
+    since = await log_position()
     records = await walk(water, query, [40])
-    sent = query_of((await requests_since(water.client, since))[0])
+    sent = query_of((await requests_since(since))[0])
     assert sent["district_codes"] == "370811"
     assert sent["type_codes"] == "0101,0113"
     assert sent["state"] == "完好,破损"
@@ -317,9 +327,9 @@ async def test_bbox_is_sent_in_gcj02_and_selects_like_wgs84(water: WaterConnecto
     district = DISTRICTS["370811"]
     west, south = district.min_lng, district.min_lat
     box = BBox(west + 0.03, south + 0.02, west + 0.09, south + 0.07)
-    since = await log_position(water.client)
+    since = await log_position()
     records = await walk(water, ComponentQuery(region_codes=("370811",), bbox=box), [30])
-    sent_bbox = query_of((await requests_since(water.client, since))[0])["bbox"]
+    sent_bbox = query_of((await requests_since(since))[0])["bbox"]
     sent = [float(part) for part in sent_bbox.split(",")]
     assert sent[:2] == pytest.approx(list(wgs84_to_gcj02(box.min_lng, box.min_lat)), abs=1e-9)
     assert sent[2:] == pytest.approx(list(wgs84_to_gcj02(box.max_lng, box.max_lat)), abs=1e-9)
@@ -331,9 +341,9 @@ async def test_bbox_is_sent_in_gcj02_and_selects_like_wgs84(water: WaterConnecto
 async def test_near_is_sent_in_gcj02_with_radius_in_metres(water: WaterConnector) -> None:
     centre = INVENTORY.buckets[("370812", "0103")][4]
     near = Near(centre.lng, centre.lat, 1500.0)
-    since = await log_position(water.client)
+    since = await log_position()
     records = await walk(water, ComponentQuery(region_codes=("370812",), near=near), [25])
-    sent = query_of((await requests_since(water.client, since))[0])
+    sent = query_of((await requests_since(since))[0])
     sent_centre = gcj02_to_wgs84(*(float(part) for part in sent["center"].split(",")))
     assert sent_centre == pytest.approx((centre.lng, centre.lat), abs=1e-9)
     assert float(sent["radius"]) == 1500.0
@@ -344,23 +354,23 @@ async def test_near_is_sent_in_gcj02_with_radius_in_metres(water: WaterConnector
 
 
 async def test_query_outside_the_department_makes_no_call(water: WaterConnector) -> None:
-    since = await log_position(water.client)
+    since = await log_position()
     for query in (ComponentQuery(class_codes=("0201", "0308")), ComponentQuery(region_codes=()),
                   ComponentQuery(statuses=())):
         page = await water.search_components(query, None, 10)
         assert (page.items, page.total, page.has_more) == ([], 0, False)
-    assert await requests_since(water.client, since) == []
+    assert await requests_since(since) == []
 
 
 async def test_default_regions_are_pushed_down(water: WaterConnector) -> None:
-    since = await log_position(water.client)
+    since = await log_position()
     await water.search_components(ComponentQuery(), None, 3)
-    assert query_of((await requests_since(water.client, since))[0])["district_codes"] == "370811,370812"
+    assert query_of((await requests_since(since))[0])["district_codes"] == "370811,370812"
 
 
 # --- faults and health --------------------------------------------------------------------------------------
 async def test_department_down_is_unavailable(water: WaterConnector) -> None:
-    await water.client.post("/_mock/faults", json={"down": True})
+    await set_faults({"down": True})
     with pytest.raises(UpstreamUnavailable):
         await water.search_components(ComponentQuery(), None, 10)
     with pytest.raises(UpstreamUnavailable):
@@ -370,7 +380,7 @@ async def test_department_down_is_unavailable(water: WaterConnector) -> None:
 
 
 async def test_malformed_answer_is_a_bad_response(water: WaterConnector) -> None:
-    await water.client.post("/_mock/faults", json={"malformed": True})
+    await set_faults({"malformed": True})
     with pytest.raises(UpstreamBadResponse):
         await water.search_components(ComponentQuery(), None, 10)
     with pytest.raises(UpstreamBadResponse):
@@ -380,22 +390,22 @@ async def test_malformed_answer_is_a_bad_response(water: WaterConnector) -> None
 
 
 async def test_reset_faults_restores_service(water: WaterConnector) -> None:
-    await water.client.post("/_mock/faults", json={"down": True})
-    await water.client.post("/_mock/faults", json={})
+    await set_faults({"down": True})
+    await set_faults({})
     await water.check_health()
     page = await water.search_components(ComponentQuery(), None, 5)
     assert len(page.items) == 5
 
 
 async def test_health_of_a_running_department(water: WaterConnector) -> None:
-    since = await log_position(water.client)
+    since = await log_position()
     await water.check_health()
-    assert [call["path"] for call in await requests_since(water.client, since)] == ["/api/v1/health"]
+    assert [call["path"] for call in await requests_since(since)] == ["/api/v1/health"]
 
 
 def scripted_connector(payload: Any, status: int = 200) -> WaterConnector:
     transport = httpx.MockTransport(lambda request: httpx.Response(status, content=orjson.dumps(payload)))
-    return WaterConnector(httpx.AsyncClient(transport=transport, base_url="http://water"))
+    return WaterConnector(DepartmentClient("http://water", transport=transport))
 
 
 async def test_health_reporting_down_is_unavailable() -> None:

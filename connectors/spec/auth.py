@@ -9,9 +9,10 @@ from collections.abc import AsyncGenerator, Generator
 
 import httpx
 
+from connectors.client import DepartmentClient
+from connectors.errors import UpstreamUnavailable
 from connectors.http import parse_json, send, translating
 from connectors.spec.model import ApiKeyAuth, Auth, OAuth2ClientCredentials
-from gateway.exceptions import UpstreamUnavailable
 
 HTTP_UNAUTHORIZED = 401
 TOKEN_RENEW_FRACTION = 0.1  # renew when a tenth of the token's lifetime is left
@@ -28,7 +29,7 @@ class ApiKeyHeader(httpx.Auth):
 
 
 class ClientCredentials(httpx.Auth):
-    def __init__(self, client: httpx.AsyncClient, department: str, config: OAuth2ClientCredentials) -> None:
+    def __init__(self, client: DepartmentClient, department: str, config: OAuth2ClientCredentials) -> None:
         self._client = client
         self._department = department
         self._config = config
@@ -69,7 +70,7 @@ class ClientCredentials(httpx.Auth):
             yield request
 
 
-def make_auth(auth: Auth, client: httpx.AsyncClient, department: str) -> httpx.Auth | None:
+def make_auth(auth: Auth, client: DepartmentClient, department: str) -> httpx.Auth | None:
     if isinstance(auth, ApiKeyAuth):
         return ApiKeyHeader(auth.header, auth.key.get_secret_value())
     if isinstance(auth, OAuth2ClientCredentials):

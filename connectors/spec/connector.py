@@ -25,6 +25,8 @@ import jmespath
 import orjson
 
 from connectors.base import Connector
+from connectors.client import DepartmentClient
+from connectors.errors import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from connectors.geo import haversine_m
 from connectors.http import parse_json, send, translating
 from connectors.records import ComponentQuery, ComponentRecord, SearchPage
@@ -42,7 +44,6 @@ from connectors.spec.model import (
 )
 from connectors.values import is_ascii_digits, offset_position
 from connectors.water import plan_window
-from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from schema.codes import is_component_id
 
 MAX_SHOWN_VALUE = 80  # characters of a department's value quoted in an error's detail
@@ -125,7 +126,7 @@ class SpecConnector(Connector):
 
     spec: ClassVar[ConnectorSpec]
 
-    def __init__(self, client: httpx.AsyncClient, **kwargs: Any) -> None:
+    def __init__(self, client: DepartmentClient, **kwargs: Any) -> None:
         kwargs.setdefault("regions", tuple(self.spec.regions))
         kwargs.setdefault("timeout_s", self.spec.timeout_s)
         super().__init__(client, **kwargs)

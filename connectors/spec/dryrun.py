@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.errors import UpstreamError, YiwangError
 from connectors.http import describe_failure
 from connectors.records import BBox, ComponentQuery, ComponentRecord, Near
 from connectors.spec.connector import FILTERS, DepartmentSkipped, SpecConnector, matches
 from connectors.spec.units import implausible
-from gateway.exceptions import UpstreamError, YiwangError
 from schema.codes import is_component_id, is_grid_code
 
 logger = logging.getLogger("yiwang.registry")

@@ -1,5 +1,6 @@
-"""The HTTP client of a registered connector: the allowlist checks every request and redirect hop (a request hook),
-and the connection itself is made only to an address that was resolved and checked in the same step — the name is
+"""The HTTP client of a registered connector: a ``DepartmentClient`` whose httpx bottom is ``GuardedTransport`` (so it
+never takes the lean path): the allowlist checks every request and redirect hop the transport is handed, and the
+connection itself is made only to an address that was resolved and checked in the same step — the name is
 resolved once, every address it gave is checked in canonical form, and the socket connects to a checked address, so
 a DNS answer that changes between the check and the connect (rebinding) cannot slip through. Environment proxies are
 not used: through a proxy the gateway could not know the address it reaches."""
@@ -7,15 +8,14 @@ not used: through a proxy the gateway could not know the address it reaches."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import httpcore
 import httpx
 
-from connectors.http import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE, make_client
+from connectors.client import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_KEEPALIVE, DepartmentClient, FetchHook
 from gateway.registry.allowlist import Allowlist, resolve
-from gateway.telemetry.outgoing import TracedTransport
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -55,7 +55,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-# httpcore's exceptions and the httpx ones connectors handle (connectors/http.py), most specific first: the first
+# httpcore's exceptions and the httpx ones connectors handle (connectors/client.py), most specific first: the first
 # match wins, so a ConnectTimeout stays a ConnectTimeout and does not become a bare TimeoutException.
 HTTPCORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.ConnectTimeout, httpx.ConnectTimeout),
@@ -110,6 +110,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     no network backend), configured like httpx's default transport: HTTP/1.1, no proxy, no environment."""
 
     def __init__(self, allowlist: Allowlist, limits: httpx.Limits) -> None:
+        self.allowlist = allowlist
         self.pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False), max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
@@ -118,6 +119,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(request.stream, httpx.AsyncByteStream):
             raise RuntimeError("a synchronous request body cannot be sent by an async transport")
+        await self.allowlist.on_request(request)  # ForbiddenUrl: judged on the URL's spelling, before any lookup
         url = request.url
         core_request = httpcore.Request(
             method=request.method,
@@ -137,11 +139,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             await self.pool.aclose()
 
 
-def guarded_client(allowlist: Allowlist, base_url: str, timeout_s: float) -> httpx.AsyncClient:
+def guarded_client(allowlist: Allowlist, base_url: str, timeout_s: float, *, department: str = "",
+                   hooks: Sequence[FetchHook] = ()) -> DepartmentClient:
     """A connector's client for ``base_url`` (checked first: ForbiddenUrl), redirects followed hop by hop under the
-    allowlist."""
+    allowlist, the gateway's fetch ``hooks`` seeing each exchange."""
     allowlist.check(base_url)
     limits = httpx.Limits(max_connections=DEFAULT_MAX_CONNECTIONS, max_keepalive_connections=DEFAULT_MAX_KEEPALIVE)
-    return make_client(base_url, timeout_s=timeout_s, transport="httpx", follow_redirects=True, trust_env=False,
-                       mounts={"all://": TracedTransport(GuardedTransport(allowlist, limits))},
-                       event_hooks={"request": [allowlist.on_request]})
+    return DepartmentClient(base_url, department=department, timeout_s=timeout_s, lean=False,
+                            transport=GuardedTransport(allowlist, limits), hooks=hooks, follow_redirects=True,
+                            trust_env=False)

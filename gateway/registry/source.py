@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 import psycopg
 from sqlalchemy.engine import make_url
 from starlette.routing import BaseRoute
 
+from connectors.client import FetchHook
 from connectors.spec.connector import SpecConnector, connector_class
 from connectors.spec.model import ConnectorSpec
 from gateway.registry.allowlist import Allowlist
@@ -30,8 +32,9 @@ LISTEN_RETRY_S = 1.0
 class RegistrySource:
     """A ``ConnectorSource``: the registry's enabled specs, each replacing the code connector of its department."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hooks: Sequence[FetchHook] = ()) -> None:
         self.settings = settings
+        self.hooks = tuple(hooks)  # every registered connector's HTTP exchanges pass through them
         self.allowlist = Allowlist.parse(settings.connector_allowlist)
         self.secrets = SecretBox(settings.secret_key)
         self.store: RegistryStore | None = None
@@ -79,7 +82,8 @@ class RegistrySource:
     # --- building connectors --------------------------------------------------------------------------------------
     def make_connector(self, spec: ConnectorSpec) -> SpecConnector:
         """A connector for ``spec`` whose every request (each redirect hop too) is checked against the allowlist."""
-        client = guarded_client(self.allowlist, spec.base_url, spec.timeout_s)
+        client = guarded_client(self.allowlist, spec.base_url, spec.timeout_s, department=spec.department,
+                                hooks=self.hooks)
         return connector_class(spec)(client, regions=tuple(spec.regions), timeout_s=spec.timeout_s)
 
     async def reload(self) -> bool:

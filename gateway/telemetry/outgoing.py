@@ -1,11 +1,11 @@
 """The outgoing HTTP call to a department: one ``http.fetch`` span per request, and the W3C ``traceparent`` (and
 ``tracestate``) header that carries the trace into the department system.
 
-``connectors.http.make_client`` wraps every connector's transport in ``TracedTransport`` (its clients' direct path,
-``connectors.direct``, traces with the same functions). The transport does not know
-the app: the tracing middleware puts the app's tracer in ``ACTIVE_TRACER`` for the request, and the department fetch
-span puts a list in ``HTTP_CALLS`` to count the calls (and repeats: retries) it made. Without a tracer the wrapper
-just forwards the request.
+``trace_fetch`` is a fetch hook of ``connectors.client.DepartmentClient`` (the one place every department exchange
+passes, whichever bottom sends it); ``gateway.departments.fetch_hooks`` installs it on every connector's client.
+The hook does not know the app: the tracing middleware puts the app's tracer in ``ACTIVE_TRACER`` for the request,
+and the department fetch span puts a list in ``HTTP_CALLS`` to count the calls (and repeats: retries) it made.
+Without a tracer the hook just lets the exchange proceed.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from connectors.client import Exchange, Proceed
 from gateway.telemetry import current, naming
 from gateway.telemetry.spans import GatewayTracer
 from gateway.telemetry.store import format_span_id, format_trace_id
@@ -34,28 +35,23 @@ PARAMETER_NAME = re.compile(r"(?:^|&)([^=&]*)")
 REDACTED = "REDACTED"
 FLAGS_HEX = tuple(f"{flags:02x}" for flags in range(256))  # trace flags are one byte
 MAX_REMEMBERED_NAMES = 4096
+MAX_REMEMBERED_TARGETS = 1024  # http.fetch span attributes kept per method and URL
 
 
-class TracedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        tracer = ACTIVE_TRACER.get()
-        if tracer is None:
-            return await self.inner.handle_async_request(request)
-        span = start_fetch_span(tracer, request.method, str(request.url), lambda _method, _target: _attributes(request))
-        add_trace_headers(span, request.headers)
-        try:
-            response = await self.inner.handle_async_request(request)
-        except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
-            end_failed_fetch_span(span, exc)
-            raise
-        end_fetch_span(span, response.status_code)
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+async def trace_fetch(exchange: Exchange, proceed: Proceed) -> httpx.Response:
+    """The fetch hook: the exchange as an ``http.fetch`` span, its context in the ``traceparent`` header."""
+    tracer = ACTIVE_TRACER.get()
+    if tracer is None:
+        return await proceed()
+    span = start_fetch_span(tracer, exchange.method, exchange.url, fetch_attributes_of)
+    add_trace_headers(span, exchange.headers)
+    try:
+        response = await proceed()
+    except BaseException as exc:  # also a cancellation: the connector's timeout cancels the call
+        end_failed_fetch_span(span, exc)
+        raise
+    end_fetch_span(span, response.status_code)
+    return response
 
 
 def start_fetch_span(tracer: GatewayTracer, method: str, url: str,
@@ -104,10 +100,14 @@ def fetch_attributes(method: str, full_url: str, host: str, port: int) -> dict[s
             naming.SERVER_PORT: port}
 
 
-def _attributes(request: httpx.Request) -> dict[str, str | int]:
-    url = request.url
-    return fetch_attributes(request.method, safe_url(url), url.host,
-                            url.port or (443 if url.scheme == "https" else 80))
+@lru_cache(maxsize=MAX_REMEMBERED_TARGETS)
+def fetch_attributes_of(method: str, url: str) -> dict[str, str | int]:
+    """The ``http.fetch`` attributes of a request to ``url`` (as sent), kept per method and URL: a connector sends
+    the same few requests again and again, and cleaning a URL of credentials is the costly part. The mapping is
+    shared: never change it (``start_fetch_span`` copies it)."""
+    parsed = httpx.URL(url)
+    return fetch_attributes(method, safe_url(parsed), parsed.host,
+                            parsed.port or (443 if parsed.scheme == "https" else 80))
 
 
 def safe_url(url: httpx.URL) -> str:
