@@ -19,6 +19,7 @@ from gateway.exceptions import AuthenticationError
 
 MAX_ECHOED_CLAIM_CHARS = 40
 LIST_SEPARATORS = re.compile(r"[\s,]+")
+KNOWN_ROLES = frozenset(role.value for role in Role)
 
 
 def principal_from_claims(claims: Mapping[str, Any], names: ClaimNames, issuer: str | None = None) -> Principal:
@@ -82,17 +83,16 @@ def _region(value: Any, claim: str) -> str:
 
 
 def _roles(value: Any, names: ClaimNames) -> frozenset[str]:
-    known = {role.value for role in Role}
     roles: set[str] = set()
     for raw in _string_list(value, names.roles):
         alias = names.role_aliases.get(raw)
         if alias is not None:
             roles.add(alias.value)
-        elif raw.lower() in known:
+        elif raw.lower() in KNOWN_ROLES:
             roles.add(raw.lower())
     if not roles:
         raise AuthenticationError(f"token claim {names.roles!r} has no known role; expected at least one of "
-                                  f"{', '.join(sorted(known))} (or map the IdP's names in claims.role_aliases)")
+                                  f"{', '.join(sorted(KNOWN_ROLES))} (or map the IdP's names in claims.role_aliases)")
     return frozenset(roles)
 
 
