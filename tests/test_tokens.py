@@ -29,11 +29,15 @@ def config(audience: str | tuple[str, ...] = AUDIENCE) -> AuthConfig:
                                             algorithms=("ES256",), leeway_s=LEEWAY_S),))
 
 
+class FromNow(int):
+    """A time claim given as seconds from the moment the token is made (parameters are built long before)."""
+
+
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     base: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "li.na", "iat": now, "nbf": now, "exp": now + 600,
                             "tier": "DISTRICT", "regionCode": "370811", "roles": ["inspector"]}
-    base.update(overrides)
+    base.update({name: now + int(value) if isinstance(value, FromNow) else value for name, value in overrides.items()})
     return {name: value for name, value in base.items() if value is not None}
 
 
@@ -65,15 +69,12 @@ def segments(text: str) -> list[str]:
     return text.split(".")
 
 
-NOW = int(time.time())
-
-
 @pytest.mark.parametrize(("overrides", "expected"), [
-    ({"exp": NOW - LEEWAY_S - 5}, "token has expired"),
+    ({"exp": FromNow(-LEEWAY_S - 5)}, "token has expired"),
     ({"exp": "soon"}, "malformed bearer token"),
-    ({"nbf": NOW + LEEWAY_S + 60}, "not yet valid"),
+    ({"nbf": FromNow(LEEWAY_S + 60)}, "not yet valid"),
     ({"nbf": "later"}, "malformed bearer token"),
-    ({"iat": NOW + LEEWAY_S + 60}, "not yet valid"),
+    ({"iat": FromNow(LEEWAY_S + 60)}, "not yet valid"),
     ({"iat": "yesterday"}, "issued-at (iat) claim is not a number"),
     ({"aud": ["another-system", 7]}, "audience (aud) does not include"),
     ({"aud": [AUDIENCE, 7]}, "audience (aud) does not include"),
@@ -91,8 +92,8 @@ async def test_each_claim_rule_refuses_its_token(overrides: dict[str, Any], expe
 
 
 @pytest.mark.parametrize("overrides", [
-    {"exp": NOW - LEEWAY_S + 5},  # expired, but within the leeway
-    {"nbf": NOW + LEEWAY_S - 5, "iat": NOW + LEEWAY_S - 5},  # a clock slightly ahead
+    {"exp": FromNow(-LEEWAY_S + 5)},  # expired, but within the leeway
+    {"nbf": FromNow(LEEWAY_S - 5), "iat": FromNow(LEEWAY_S - 5)},  # a clock slightly ahead
     {"aud": ["another-system", AUDIENCE]},
     {"nbf": None, "iat": None, "jti": "a1b2"},
 ])
