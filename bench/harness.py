@@ -42,7 +42,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 YIWANG_EXTRA_ENV: dict[str, str] = {}
 # Scenario 5: distinct demo-issuer tokens, one per request, for one kind of caller (a municipal viewer of 济宁,
 # allowed the dashboard's district 370811). The pool outnumbers what yiwang remembers of verified tokens
-# (gateway.auth.identity.VERIFIED_TOKEN_CACHE_SIZE, 10,000) three times over and wrk walks it in order from where
+# (gateway.auth.authenticator.VERIFIED_TOKEN_CACHE_SIZE, 10,000) three times over and wrk walks it in order from where
 # the previous run stopped, so every request of a run pays a signature check.
 TOKEN_POOL_SIZE = 30_000
 TOKEN_TTL_S = 12 * 3600  # outlasts any run; tokens are minted once per run

@@ -206,10 +206,11 @@ def s4_compare(yiwang: Any, peer: Any) -> str | None:
 
 # --- 5. the dashboard with a distinct Authorization on every request ---------------------------------------------
 # Scenario 2's queries, each request with a token of its own (minted by the harness for the demo issuer: distinct
-# subjects, all municipal viewers of 370800, so district 370811 is in scope). yiwang verifies every token (it trusts
-# the demo issuer and refuses anonymous callers here); the peer checks none, which is how it is deployed. The
-# cached variant turns yiwang's own caching on: its response cache keys by the caller's scope, not the token, so
-# distinct users of one scope share entries.
+# subjects, all municipal viewers of 370800, so district 370811 is in scope), sent to both gateways. Both verify
+# every one over the demo issuer's JWKS: yiwang trusts the demo issuer and refuses anonymous callers here; the peer
+# has Hive Gateway's JWT plugin (bench/peer/gateway.config.ts: ES256, issuer, audience, 30 s leeway). The cached
+# variant turns yiwang's own caching on: its response cache keys by the caller's scope, not the token, so distinct
+# users of one scope share entries.
 S5_YIWANG_ENV = {"YIWANG_TRUST_DEMO_ISSUER": "true", "YIWANG_ANONYMOUS": "reject"}
 S5_CACHED_YIWANG_ENV = {**S5_YIWANG_ENV, "YIWANG_CACHE_ENABLED": "true"}
 
@@ -225,9 +226,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              f"for {_S4_PAGES} aliased pages of {WATER_MAX_PAGE_SIZE}, the same upstream calls yiwang makes)",
              S4_YIWANG, S4_PEER, s4_yiwang, s4_peer, connections=4, min_seconds=5, compare=s4_compare),
     Scenario("s5_auth_dashboard", "5. dashboard, distinct Authorization", "scenario 2 with a distinct "
-             "Authorization: Bearer token per request (municipal viewers of 370800); yiwang verifies each, the peer "
-             "checks none", S2_YIWANG, S2_PEER, s2_yiwang, s2_peer, connections=16, tokens=True,
-             yiwang_env=S5_YIWANG_ENV),
+             "Authorization: Bearer token per request (municipal viewers of 370800); both gateways verify each "
+             "(the peer with Hive Gateway's JWT plugin over the same JWKS)", S2_YIWANG, S2_PEER, s2_yiwang, s2_peer,
+             connections=16, tokens=True, yiwang_env=S5_YIWANG_ENV),
     Scenario("s5_auth_dashboard_cached", "5c. dashboard, distinct Authorization, yiwang cache on", "scenario 5 "
              "with yiwang's own caching on (YIWANG_CACHE_ENABLED=true; the response cache is shared by callers of "
              "one scope); the peer caches nothing", S2_YIWANG, S2_PEER, s2_yiwang, s2_peer, connections=16,

@@ -27,8 +27,9 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.config import AuthConfig, load_auth_config
 from gateway.auth.demo import DEMO_ISSUER, demo_issuer_config
-from gateway.auth.identity import AuthConfig, Authenticator, load_auth_config
 from gateway.auth.policy import Access, Policy, load_policy
 from gateway.cache.plugin import CachePlugin
 from gateway.context import RequestContext

@@ -115,9 +115,10 @@ def test_scenario_5_yiwang_verifies_every_token(stack: Stack, key: str) -> None:
     forged = harness.ask(url, s5.yiwang_query, headers={"authorization": f"Bearer {harness.forged(token)}"})
     assert forged.status == 401, forged.body[:300]
     assert harness.ask(url, s5.yiwang_query).status == 401  # anonymous callers are refused in scenario 5
-    # The peer checks no credentials (its real behaviour): the forged token changes nothing there.
+    # The peer verifies the same tokens (bench/peer/gateway.config.ts: Hive Gateway's JWT plugin over the demo JWKS).
+    assert harness.ask(stack.peer.url, s5.peer_query, headers={"authorization": f"Bearer {token}"}).problem() is None
     peer = harness.ask(stack.peer.url, s5.peer_query, headers={"authorization": f"Bearer {harness.forged(token)}"})
-    assert peer.problem() is None
+    assert peer.status == 401, peer.body[:300]
 
 
 def test_only_the_cached_scenario_5_shares_answers_between_users(stack: Stack) -> None:

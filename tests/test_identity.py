@@ -33,15 +33,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.claims import principal_from_claims
+from gateway.auth.config import AuthConfig, ClaimNames, IssuerConfig, load_auth_config
 from gateway.auth.demo import DEMO_PERSONAS, demo_auth_config, demo_issuer_config, demo_tokens, mint_token
-from gateway.auth.identity import (
-    AuthConfig,
-    Authenticator,
-    ClaimNames,
-    IssuerConfig,
-    load_auth_config,
-    principal_from_claims,
-)
 from gateway.auth.principal import Principal, Role, Tier
 from gateway.exceptions import AuthenticationError, ConfigurationError, UpstreamUnavailable
 
@@ -586,21 +581,21 @@ def test_yiwang_token_cli_refuses_bad_input(args: list[str], expected: str) -> N
 async def test_a_verified_token_is_remembered_but_not_past_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     import time as time_module
 
-    from gateway.auth import identity
+    from gateway.auth import tokens
     from gateway.auth.demo import demo_issuer_config, mint_token
 
     issuer = demo_issuer_config().model_copy(update={"leeway_s": 0})
     authenticator = Authenticator(AuthConfig(issuers=(issuer,)))
     token = mint_token("DISTRICT", "370811", ["inspector"], ttl_s=60)
     verifications = 0
-    real = authenticator._verified_claims
+    real = authenticator._verify
 
     async def counting(*args: Any) -> Any:
         nonlocal verifications
         verifications += 1
         return await real(*args)
 
-    monkeypatch.setattr(authenticator, "_verified_claims", counting)
+    monkeypatch.setattr(authenticator, "_verify", counting)
     for _ in range(5):
         principal = await authenticator.authenticate(f"Bearer {token}")
         assert principal.region_code == "370811"
@@ -614,7 +609,7 @@ async def test_a_verified_token_is_remembered_but_not_past_its_expiry(monkeypatc
         def now(cls, tz: Any = None) -> Any:
             return datetime.fromtimestamp(later, tz)
 
-    monkeypatch.setattr(identity.time, "time", lambda: later)
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
     monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
     assert jwt.decode(token, options={"verify_signature": False})["exp"] < later  # what is presented is expired
     with pytest.raises(AuthenticationError) as refused:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jwt.algorithms import ECAlgorithm
 
-from gateway.auth.identity import AuthConfig, ClaimNames, IssuerConfig
+from gateway.auth.config import AuthConfig, ClaimNames, IssuerConfig
 from gateway.auth.principal import Role, Tier, tier_region_problem
 
 DEMO_ISSUER = "yiwang-demo"
