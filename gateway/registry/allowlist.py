@@ -8,7 +8,8 @@ address or CIDR, an IPv6 address or CIDR (bare, or in brackets), each with an op
 Every host is brought to its canonical form first (gateway/registry/addresses.py). An IP address is admitted when every
 address it reaches (an IPv6 spelling of an IPv4 address reaches that IPv4 address) lies in a listed network with a
 matching port; a DNS name when it is listed, and then only while it resolves to no forbidden address. URLs are checked
-at registration (names resolved there too) and on every request and redirect hop (`on_request`); the address
+at registration (names resolved there too) and on every request and redirect hop (`on_request`, called by
+the registry clients' transport, ``egress.GuardedTransport``); the address
 actually connected to is checked again at connection time (gateway/registry/egress.py), so a name that changes its
 answer after the check (DNS rebinding) is refused too."""
 
@@ -171,7 +172,7 @@ class Allowlist:
             self.check_addresses(host, await resolve(host, parsed.port or DEFAULT_PORTS[parsed.scheme]))
 
     async def on_request(self, request: httpx.Request) -> None:
-        """httpx request hook: runs for every request, including each hop of a redirect."""
+        """Check one request; ``egress.GuardedTransport`` calls it for every request, each redirect hop included."""
         try:
             self.check(request.url)
         except ForbiddenUrl:
