@@ -85,3 +85,21 @@ bench-quick: bench-tools
 bench-compare: $(if $(REF),$(STAMP) wrk)  # without REF: the usage line, nothing installed
 	@test -n "$(REF)" || { echo 'usage: make bench-compare REF=<git ref> [ARGS="--quick ..."]' >&2; exit 2; }
 	$(BIN)/python -m bench.run --compare $(REF) $(ARGS)
+
+# Mutation score of one module (issue #18; not part of `make test`): mutmut in a venv of its own under /tmp, run on
+# a scratch copy, e.g. `make mutation MODULE=gateway/pagination.py MUTATION_ARGS="--sample 40"`. See docs/mutation.md.
+MODULE ?= gateway/pagination.py
+MUTATION_ARGS ?=
+MUTATION_VENV := /tmp/yiwang-mutmut-venv
+MUTMUT_VERSION := 3.8.1
+
+$(MUTATION_VENV)/.installed-$(MUTMUT_VERSION): $(STAMP)
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	echo "$(abspath $(VENV))/lib/$$($(BIN)/python -c 'import sys; print(f"python{sys.version_info.major}.{sys.version_info.minor}")')/site-packages" \
+		> "$$($(MUTATION_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/yiwang-venv.pth"
+	$(MUTATION_VENV)/bin/python -m pip install -q mutmut==$(MUTMUT_VERSION)
+	touch $@
+
+.PHONY: mutation
+mutation: $(MUTATION_VENV)/.installed-$(MUTMUT_VERSION)
+	PATH=$(MUTATION_VENV)/bin:$$PATH $(MUTATION_VENV)/bin/python tests/mutation.py $(MODULE) $(MUTATION_ARGS)
