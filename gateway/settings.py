@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     trace_otlp_headers: str | None = Field(None, description=(
         "Headers sent with every OTLP export, `name=value` pairs separated by commas"))
     trace_console: bool = Field(False, description="Also print every finished span to stdout (debugging)")
+    # Fast paths that rely on other projects' internals (gateway/fastpaths.py), each with its plain path behind it.
+    fast_path_spans: bool = Field(False, description=(
+        "Make spans with the gateway's lean tracer (gateway/telemetry/lean.py: private OpenTelemetry SDK names) "
+        "instead of the SDK's own tracer; falls back to the SDK tracer, with a warning, when those names are gone"))
+    fast_path_arguments: bool = Field(True, description=(
+        "Coerce literal field arguments once per parsed document (gateway/arguments.py replaces graphql-core's "
+        "`get_argument_values` in the executor while an app with this on is the latest built)"))
+    fast_path_lists: bool = Field(True, description=(
+        "Complete large lists of plain objects with compiled completers (gateway/execution.py); a list they cannot "
+        "complete goes to graphql-core's executor and is counted in `yiwang_fast_path_fallbacks_total`"))
     service_name: str = Field("yiwang", description="`service.name` of this gateway in exported traces")
     platform_tier: Literal["national", "provincial", "municipal", "district"] = Field(
         "municipal", description="Tier of the platform this gateway serves (a resource attribute of its traces)")
