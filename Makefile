@@ -61,7 +61,8 @@ test: $(STAMP) chromium graphiql-assets outside-deps lint typecheck test-floor
 # projects whose internals they use (constraints/floor.txt), in a second venv; .venv tests the newest allowed.
 FLOOR_VENV := .venv-floor
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-stamp
-FLOOR_TESTS := tests/test_fast_paths.py tests/test_arguments.py tests/test_execution.py tests/test_tracing.py -k "not otlp"
+FLOOR_TESTS := tests/test_fast_paths.py tests/test_arguments.py tests/test_execution.py \
+	tests/test_tracing.py::test_the_current_span_helpers_share_the_api_context
 
 $(FLOOR_STAMP): pyproject.toml constraints/floor.txt
 	$(PYTHON) -m venv $(FLOOR_VENV)

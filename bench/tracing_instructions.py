@@ -4,16 +4,16 @@
     .venv/bin/python -m bench.tracing_instructions --bytecodes # sys.settrace opcode events, per function
 
 The gateway runs in process (one app, driven through httpx's ``ASGITransport``; no uvicorn) against the mock
-departments (real HTTP, outside valgrind), on scenario 2 with caching off, once with tracing on (every request
-sampled) and once off. Under ``valgrind --tool=callgrind`` with instrumentation off until the app has answered
-64 requests; ``callgrind_control`` switches it on around the measured requests, so start-up, imports and warm-up are
-not counted. The cyclic collector is off during the measured requests: whether one of its collections falls inside
-the window moved a run by ±50 k instructions a request. The result is instructions per request for each variant and
-what tracing adds; ``--bytecodes`` instead counts the bytecodes each function runs per request, on and off, and
-prints the functions tracing adds most to. Both count the in-process client too (the same in both variants, but for
-the ``x-trace-id`` header and ``extensions.traceId`` it reads). Instructions are not time: on these machines the
-time tracing adds was two to three times its share of instructions (docs/performance.md). Writes
-bench/results/tracing_instructions.json.
+departments (real HTTP, outside valgrind), on scenario 2 with caching off, once per variant (``VARIANTS``: tracing
+off; on with the SDK's tracer, every request sampled; on with the lean tracer; on with a tenth sampled). Under
+``valgrind --tool=callgrind`` with instrumentation off until the app has answered 64 requests; ``callgrind_control``
+switches it on around the measured requests, so start-up, imports and warm-up are not counted. The cyclic collector
+is off during the measured requests: whether one of its collections falls inside the window moved a run by ±50 k
+instructions a request. The result is instructions per request for each variant and what tracing adds;
+``--bytecodes`` instead counts the bytecodes each function runs per request, on and off, and prints the functions
+tracing adds most to. Both count the in-process client too (the same in both variants, but for the ``x-trace-id``
+header and ``extensions.traceId`` it reads). Instructions are not time: on these machines the time tracing adds was
+two to three times its share of instructions (docs/performance.md). Writes bench/results/tracing_instructions.json.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ async def _serve_and_count(variant: str, base_port: int, requests: int, signals:
                                                  for _ in range(CONCURRENCY)))
                 for response in answers:
                     if response.status_code != 200 or "errors" in response.json():
-                        raise harness.BenchError(f"{variant}: {response.status_code} {response.text[:300]}")
+                        raise harness.BenchError(f"{variant}: {response.status_code} {response.text[-600:]}")
 
         await answer(WARMUP_REQUESTS - 16)
         tune_garbage_collector()  # as `yiwang serve` does once the app is built

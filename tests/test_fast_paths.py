@@ -110,8 +110,8 @@ async def test_each_fast_path_answers_and_traces_as_its_plain_path(mock_departme
     assert fast_traces == plain_traces
     dashboard = fast_answers[0][1]["data"]["components"]
     assert dashboard["totalCount"] >= 8 and len(dashboard["nodes"]) >= 8  # long enough for compiled completion
-    assert fast_answers[3][1]["data"] == {"components": {"nodes": [{"id": n["id"]} for n in
-                                                                   fast_answers[3][1]["data"]["components"]["nodes"]]}}
+    second = fast_answers[3][1]["data"]["components"]  # the operation named, not the first
+    assert list(second) == ["nodes"] and len(second["nodes"]) == 2
     assert "errors" in fast_answers[4][1] and "data" not in fast_answers[4][1]  # which operation? refused
     assert len(fast_traces[0]) >= 8  # request, operation, parse, validate, execute, three department fetches …
 

@@ -2,9 +2,10 @@
 
 A fast path behind ``YIWANG_FAST_PATH_SPANS`` (off by default): it reads about a dozen private names of the SDK
 (``Tracer._span_limits``, ``ParentBased._root``, ``SynchronousMultiSpanProcessor._span_processors``, ``Span``'s
-``_attributes`` …) and the bytecode of processor hooks, so it holds only for the versions pyproject.toml allows and
-``make test-floor`` tests. ``gateway.telemetry.spans.gateway_tracer`` imports it only when the setting asks for it and
-falls back to the SDK's tracer when it cannot be built.
+``_attributes``, ``attributes._clean_attribute_value`` …) and the bytecode of processor hooks, so it is used only
+with the SDK releases it was compared with span for span (``spans.LEAN_SDK_RELEASES``: 1.45; at 1.42–1.44 the SDK
+still kept sequence attributes as lists). ``gateway.telemetry.spans.gateway_tracer`` imports it only when the setting
+asks for it, and falls back to the SDK's tracer (logged, counted) at any other release or when it cannot be built.
 
 ``opentelemetry.sdk.trace.Tracer.start_span`` spends most of its time on generality the gateway does not use: a
 sampler call per span (``ParentBased`` only repeats the parent's decision below the root), a context lookup for the
