@@ -79,10 +79,13 @@ async def _serve_and_count(variant: str, base_port: int, requests: int, signals:
     signals, for callgrind) or count their bytecodes."""
     import httpx
 
+    import connectors.http
     from gateway.app import create_app
     from gateway.gc_tuning import tune_garbage_collector
     from gateway.settings import Settings
 
+    # Under valgrind on a shared host, opening a connection can take longer than the connectors' 2 s connect timeout.
+    connectors.http.DEFAULT_CONNECT_TIMEOUT_S = 120.0
     os.environ.update(_variant_env(harness.new_workdir(), base_port, variant))
     app = create_app(Settings())
     async with AsyncExitStack() as stack:
