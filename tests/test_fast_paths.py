@@ -205,3 +205,22 @@ async def test_lists_the_compiled_completers_cannot_take_are_counted_on_metrics(
         assert fallbacks("lists", "unplannable") == before + 1
         metrics = (await client.get("/metrics")).text
     assert f'yiwang_fast_path_fallbacks_total{{path="lists",reason="unplannable"}} {before + 1:g}' in metrics
+
+
+def test_children_of_unsampled_spans_skip_the_sdk_only_when_its_sampler_would_not_record_them() -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    tracer = gateway_tracer(TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)), shutdown_on_exit=False), "t")
+    assert isinstance(tracer, ApiTracer) and tracer.unsampled_parent_decides
+    root = tracer.start_span("root")
+    child = tracer.start_child(root, "child")
+    grandchild = tracer.start_child(child, "grandchild")
+    assert not any(span.is_recording() for span in (root, child, grandchild))
+    assert child.get_span_context() == grandchild.get_span_context() == root.get_span_context()
+    # A sampler that records below an unsampled parent is asked for every span.
+    asked = gateway_tracer(TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0),
+                                                              local_parent_not_sampled=ALWAYS_ON),
+                                          shutdown_on_exit=False), "t")
+    assert isinstance(asked, ApiTracer) and not asked.unsampled_parent_decides
+    root = asked.start_span("root")
+    assert not root.is_recording() and asked.start_child(root, "child").is_recording()

@@ -16,7 +16,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace.sampling import ParentBased
+from opentelemetry.trace import NonRecordingSpan, SpanKind
 from opentelemetry.util import types
 
 from gateway.fallbacks import unavailable
@@ -46,11 +47,22 @@ class GatewayTracer(trace_api.Tracer):
         raise NotImplementedError
 
 
-class ApiTracer(GatewayTracer):
-    """Any API tracer (the SDK's, or the no-op one of a disabled SDK), with ``start_child``."""
+# What a ParentBased sampler with its default delegates says of itself (``Sampler.get_description``, public API).
+_UNSAMPLED_STAYS_UNSAMPLED = "localParentNotSampled:AlwaysOffSampler"
 
-    def __init__(self, tracer: trace_api.Tracer) -> None:
+
+class ApiTracer(GatewayTracer):
+    """Any API tracer (the SDK's, or the no-op one of a disabled SDK), with ``start_child``.
+
+    ``unsampled_parent_decides``: the tracer's sampler never records below an unsampled local parent (the gateway's
+    ``ParentBased`` sampler). A child of such a parent is then the parent's own ``NonRecordingSpan`` context, without
+    the SDK's sampler call, ids and checks: most requests are not sampled in production, and each makes a dozen
+    spans. (The one difference: what an unsampled call propagates names the parent's span id, not a new one; no
+    span of an unsampled trace is recorded anywhere.)"""
+
+    def __init__(self, tracer: trace_api.Tracer, *, unsampled_parent_decides: bool = False) -> None:
         self.tracer = tracer
+        self.unsampled_parent_decides = unsampled_parent_decides
 
     def start_span(self, *args: Any, **kwargs: Any) -> trace_api.Span:
         return self.tracer.start_span(*args, **kwargs)
@@ -61,6 +73,10 @@ class ApiTracer(GatewayTracer):
     def start_child(self, parent_span: trace_api.Span, name: str, kind: SpanKind = SpanKind.INTERNAL,
                     attributes: types.Attributes = None, start_time: int | None = None,
                     context: Context | None = None) -> trace_api.Span:
+        if self.unsampled_parent_decides and not parent_span.is_recording():
+            parent = parent_span.get_span_context()
+            if parent.is_valid and not parent.is_remote and not parent.trace_flags.sampled:
+                return parent_span if type(parent_span) is NonRecordingSpan else NonRecordingSpan(parent)
         return self.tracer.start_span(name, context if context is not None else trace_api.set_span_in_context(
             parent_span), kind, attributes, start_time=start_time)
 
@@ -80,7 +96,9 @@ def gateway_tracer(provider: TracerProvider, name: str, version: str | None = No
             return LeanTracer(tracer)
         except (ImportError, AttributeError, TypeError) as error:  # the SDK's private names moved
             unavailable(FAST_PATH, "fast_path_spans", error)
-    return ApiTracer(tracer)
+    sampler = getattr(provider, "sampler", None)
+    return ApiTracer(tracer, unsampled_parent_decides=isinstance(sampler, ParentBased)
+                     and _UNSAMPLED_STAYS_UNSAMPLED in sampler.get_description())
 
 
 def lean_tracer(provider: TracerProvider, name: str, version: str | None = None) -> GatewayTracer:
