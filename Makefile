@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck serve mocks clean chromium outside-deps graphiql-assets
+.PHONY: demo test test-floor lint typecheck serve mocks clean chromium outside-deps graphiql-assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,11 +55,31 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 # The benchmark smoke test drives wrk (Debian's package, installed by the harness as for `make bench`).
-test: $(STAMP) chromium wrk graphiql-assets outside-deps lint typecheck
+test: $(STAMP) chromium wrk graphiql-assets outside-deps lint typecheck test-floor
 	$(BIN)/pytest
 
+# The fast paths (gateway/fastpaths.py) against their plain paths at the lowest versions pyproject.toml allows of the
+# projects whose internals they use (.ci/floor-constraints.txt), in a second venv; .venv tests the newest allowed.
+FLOOR_VENV := .venv-floor
+FLOOR_STAMP := $(FLOOR_VENV)/.installed-stamp
+FLOOR_TESTS := tests/test_fast_paths.py tests/test_arguments.py tests/test_execution.py \
+	tests/test_tracing.py::test_the_current_span_helpers_share_the_api_context
+
+$(FLOOR_STAMP): pyproject.toml .ci/floor-constraints.txt
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOOR_VENV)/bin/python -m pip install -q -c .ci/floor-constraints.txt -e '.[dev]'
+	touch $(FLOOR_STAMP)
+
+test-floor: $(FLOOR_STAMP)
+	$(FLOOR_VENV)/bin/python -c 'import sys; from importlib.metadata import version as v; \
+		pins = [line.split("==") for line in open(".ci/floor-constraints.txt") if "==" in line]; \
+		wrong = [f"{n} {v(n)} (floor {p.strip()})" for n, p in pins if v(n) != p.strip()]; \
+		sys.exit(f"not at the floor: {wrong}") if wrong else print("floor:", *(f"{n}=={p.strip()}" for n, p in pins))'
+	$(FLOOR_VENV)/bin/pytest $(FLOOR_TESTS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FLOOR_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: bench bench-quick bench-compare bench-tools peer wrk
 # Side by side with Hive Gateway (bench/README.md). The harness installs the peer (npm ci) and wrk when they are

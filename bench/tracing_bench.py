@@ -32,7 +32,7 @@ from unittest.mock import patch
 from bench import harness
 from bench.scenarios import S2_YIWANG
 
-VARIANTS = {
+VARIANTS = {  # tracing on at the given --sample-ratio (default: every request), with the SDK's tracer unless --lean
     "tracing on": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "1.0", "YIWANG_CACHE_ENABLED": "false"},
     "tracing off": {"YIWANG_TRACING": "false", "YIWANG_CACHE_ENABLED": "false"},
 }
@@ -41,6 +41,9 @@ VARIANTS = {
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--sample-ratio", default="1.0", help="YIWANG_TRACE_SAMPLE_RATIO of tracing on (production "
+                        "default: 0.1)")
+    parser.add_argument("--lean", action="store_true", help="tracing on with the lean tracer (YIWANG_FAST_PATH_SPANS)")
     parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per variant and round")
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds of load before each measurement")
     parser.add_argument("--connections", type=int, default=16)
@@ -74,6 +77,8 @@ def measure(services: list[harness.Service], wrk: str, script: Any, args: argpar
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    VARIANTS["tracing on"].update({"YIWANG_TRACE_SAMPLE_RATIO": args.sample_ratio,
+                                   "YIWANG_FAST_PATH_SPANS": "true" if args.lean else "false"})
     wrk = harness.ensure_wrk()
     cpus = harness.available_cpus()
     pinned = not args.no_pin and len(cpus) >= 2

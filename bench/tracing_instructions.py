@@ -4,16 +4,17 @@
     .venv/bin/python -m bench.tracing_instructions --bytecodes # sys.settrace opcode events, per function
 
 The gateway runs in process (one app, driven through httpx's ``ASGITransport``; no uvicorn) against the mock
-departments (real HTTP, outside valgrind), on scenario 2 with caching off, once with tracing on (every request
-sampled) and once off. Under ``valgrind --tool=callgrind`` with instrumentation off until the app has answered
-64 requests; ``callgrind_control`` switches it on around the measured requests, so start-up, imports and warm-up are
-not counted. The cyclic collector is off during the measured requests: whether one of its collections falls inside
-the window moved a run by ±50 k instructions a request. The result is instructions per request for each variant and
-what tracing adds; ``--bytecodes`` instead counts the bytecodes each function runs per request, on and off, and
-prints the functions tracing adds most to. Both count the in-process client too (the same in both variants, but for
-the ``x-trace-id`` header and ``extensions.traceId`` it reads). Instructions are not time: on these machines the
-time tracing adds was two to three times its share of instructions (docs/performance.md). Writes
-bench/results/tracing_instructions.json.
+departments (real HTTP, outside valgrind), on scenario 2 with caching off, once per variant (``VARIANTS``: tracing
+off; on with the SDK's tracer, every request sampled; on with the lean tracer; on with a tenth sampled; on with none
+sampled). Under
+``valgrind --tool=callgrind`` with instrumentation off until the app has answered 64 requests; ``callgrind_control``
+switches it on around the measured requests, so start-up, imports and warm-up are not counted. The cyclic collector
+is off during the measured requests: whether one of its collections falls inside the window moved a run by ±50 k
+instructions a request. The result is instructions per request for each variant and what tracing adds;
+``--bytecodes`` instead counts the bytecodes each function runs per request, on and off, and prints the functions
+tracing adds most to. Both count the in-process client too (the same in both variants, but for the ``x-trace-id``
+header and ``extensions.traceId`` it reads). Instructions are not time: on these machines the time tracing adds was
+two to three times its share of instructions (docs/performance.md). Writes bench/results/tracing_instructions.json.
 """
 
 from __future__ import annotations
@@ -38,8 +39,19 @@ import uvloop
 from bench import harness
 from bench.scenarios import S2_YIWANG
 
+# Tracing on: the OpenTelemetry SDK's tracer (the default) and the lean one (YIWANG_FAST_PATH_SPANS), every request
+# sampled, and the SDK's tracer at a tenth sampled; each against tracing off.
 VARIANTS = {"tracing off": {"YIWANG_TRACING": "false"},
-            "tracing on": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "1.0"}}
+            "tracing on": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "1.0",
+                           "YIWANG_FAST_PATH_SPANS": "false"},
+            "tracing on, lean spans": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "1.0",
+                                       "YIWANG_FAST_PATH_SPANS": "true"},
+            "tracing on, 10 % sampled": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "0.1",
+                                         "YIWANG_FAST_PATH_SPANS": "false"},
+            # what every unsampled request costs (10 % sampled ≈ this + a tenth of "tracing on"'s, without the
+            # binomial spread of a few dozen requests)
+            "tracing on, nothing sampled": {"YIWANG_TRACING": "true", "YIWANG_TRACE_SAMPLE_RATIO": "0",
+                                            "YIWANG_FAST_PATH_SPANS": "false"}}
 WARMUP_REQUESTS = 64
 CONCURRENCY = 8  # requests in flight, as wrk's connections would keep them
 POLL_S = 0.05
@@ -49,6 +61,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=24, help="measured requests per variant (a multiple of 8)")
     parser.add_argument("--bytecodes", action="store_true", help="count Python bytecodes per function instead")
+    parser.add_argument("--variant", action="append", choices=[v for v in VARIANTS if v != "tracing off"],
+                        help="measure only this variant (and tracing off); repeatable")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # the variant to serve, in the measured process
     parser.add_argument("--base-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--signals", help=argparse.SUPPRESS)
@@ -56,7 +70,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _variant_env(workdir: Path, base_port: int, variant: str) -> dict[str, str]:
-    env = harness.yiwang_settings_env(workdir, {"YIWANG_CACHE_ENABLED": "false", **VARIANTS[variant]})
+    # Under valgrind a department answer takes many times as long: no call may time out.
+    env = harness.yiwang_settings_env(workdir, {"YIWANG_CACHE_ENABLED": "false", "YIWANG_UPSTREAM_TIMEOUT_S": "120",
+                                                **VARIANTS[variant]})
     env.update({f"YIWANG_{department.upper()}_URL": harness.mock_url(base_port, department)
                 for department in harness.DEPARTMENT_PORT_OFFSETS})
     return env
@@ -68,10 +84,13 @@ async def _serve_and_count(variant: str, base_port: int, requests: int, signals:
     signals, for callgrind) or count their bytecodes."""
     import httpx
 
+    import connectors.http
     from gateway.app import create_app
-    from gateway.collector import tune_garbage_collector
+    from gateway.gc_tuning import tune_garbage_collector
     from gateway.settings import Settings
 
+    # Under valgrind on a shared host, opening a connection can take longer than the connectors' 2 s connect timeout.
+    connectors.http.DEFAULT_CONNECT_TIMEOUT_S = 120.0
     os.environ.update(_variant_env(harness.new_workdir(), base_port, variant))
     app = create_app(Settings())
     async with AsyncExitStack() as stack:
@@ -85,7 +104,7 @@ async def _serve_and_count(variant: str, base_port: int, requests: int, signals:
                                                  for _ in range(CONCURRENCY)))
                 for response in answers:
                     if response.status_code != 200 or "errors" in response.json():
-                        raise harness.BenchError(f"{variant}: {response.status_code} {response.text[:300]}")
+                        raise harness.BenchError(f"{variant}: {response.status_code} {response.text[-600:]}")
 
         await answer(WARMUP_REQUESTS - 16)
         tune_garbage_collector()  # as `yiwang serve` does once the app is built
@@ -149,7 +168,10 @@ def _callgrind(variant: str, base_port: int, requests: int) -> int:
                 time.sleep(POLL_S)
             subprocess.run([control, "--instr=on", str(process.pid)], check=True, capture_output=True)
             (signals / "go").touch()
-            _wait_for(signals / "done")
+            while not (signals / "done").exists():
+                if process.poll() is not None:
+                    raise harness.BenchError(f"{variant}: {(signals / 'log').read_text()[-2000:]}")
+                time.sleep(POLL_S)
             subprocess.run([control, "--instr=off", str(process.pid)], check=True, capture_output=True)
             (signals / "exit").touch()
             if process.wait(timeout=600) != 0:
@@ -196,12 +218,18 @@ def main(argv: list[str] | None = None) -> int:
             for count, key in reversed(added[-25:]):
                 print(f"{count:+9.1f}  {key}")
         else:
+            variants = args.variant or list(VARIANTS)
             instructions = {variant: _callgrind(variant, base_port, args.requests) / args.requests
-                            for variant in VARIANTS}
-            off, on = instructions["tracing off"], instructions["tracing on"]
-            report.update({"instructions_per_request": instructions, "added": on - off, "ratio": on / off})
-            print(f"instructions per request: off {off / 1e6:.3f} M, on {on / 1e6:.3f} M; tracing adds "
-                  f"{(on - off) / 1e6:.3f} M ({100 * (on / off - 1):.1f} %)")
+                            for variant in dict.fromkeys(["tracing off", *variants])}
+            off = instructions["tracing off"]
+            report.update({"instructions_per_request": instructions,
+                           "added": {variant: on - off for variant, on in instructions.items()},
+                           "ratio": {variant: on / off for variant, on in instructions.items()}})
+            print(f"instructions per request: tracing off {off / 1e6:.3f} M")
+            for variant, on in instructions.items():
+                if variant != "tracing off":
+                    print(f"  {variant}: {on / 1e6:.3f} M; tracing adds {(on - off) / 1e6:.3f} M "
+                          f"({100 * (on / off - 1):.1f} %)")
     harness.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (harness.RESULTS_DIR / "tracing_instructions.json").write_text(json.dumps(report, indent=2))
     return 0

@@ -43,9 +43,15 @@ from gateway.exceptions import (
     UnsupportedMediaType,
     YiwangError,
 )
-from gateway.execution import FastListExecutionContext
-from gateway.extensions import INTERNAL_ERROR_MESSAGE, UpstreamErrors, checked_operations, shape_error
+from gateway.extensions import (
+    INTERNAL_ERROR_MESSAGE,
+    RequestedOperationSchema,
+    UpstreamErrors,
+    checked_operations,
+    shape_error,
+)
 from gateway.fanout import SkippedDepartments, health_problem, report_field_failures
+from gateway.fastpaths import configure_fast_paths, execution_context_class
 from gateway.graphiql import graphiql_page, graphiql_routes, may_use_graphiql
 from gateway.graphql_http import (
     APPLICATION_JSON,
@@ -79,7 +85,7 @@ DOCUMENT_CACHE_SIZE = 512
 HTTP_ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
-class GatewaySchema(strawberry.Schema):
+class GatewaySchema(RequestedOperationSchema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         report_field_failures(errors, execution_context.context if execution_context is not None else None)
         for error in errors:
@@ -102,7 +108,8 @@ def make_schema(settings: Settings, policy: Policy, plugins: Sequence[Plugin] = 
                            hide_suggestions=not settings.demo, documents_kept=DOCUMENT_CACHE_SIZE),
         *(extension for plugin in plugins for extension in plugin.schema_extensions()),
     ]
-    executor = FastListExecutionContext if settings.demo else hiding_suggestions(FastListExecutionContext)
+    executor = execution_context_class(settings)
+    executor = executor if settings.demo else hiding_suggestions(executor)
     schema = build_schema(extensions, schema_class=GatewaySchema, execution_context_class=executor, policy=policy,
                           config=StrawberryConfig(disable_field_suggestions=not settings.demo),
                           extra_types=extra_types)
@@ -271,6 +278,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
     policy = load_policy(settings.policy_path)
     authenticator = Authenticator(auth_config(settings))
     metrics = MetricsRegistry()
+    configure_fast_paths(settings, metrics)
     for plugin in plugins:
         plugin.register_metrics(metrics)
     source = ConnectorSources(build_sources(settings, connectors, plugins), drain_s=settings.registry_drain_s)

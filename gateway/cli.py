@@ -146,7 +146,7 @@ def _demo(args: argparse.Namespace) -> int:
     async def run() -> None:
         await asyncio.gather(gateway.serve(), *(server.serve() for server in servers))
 
-    from gateway.collector import tune_garbage_collector
+    from gateway.gc_tuning import tune_garbage_collector
 
     tune_garbage_collector()
 

@@ -12,11 +12,17 @@ Field collection (fragments, ``@skip``/``@include`` with variables, aliases) is 
 ``collect_subfields``, so the selected keys are the ones the general executor would produce. Whenever a list holds
 anything the plan does not cover — a field with a resolver or arguments, ``@defer``, a null in a non-null position,
 resolver middleware, a field whose value raises — the list is completed by the general executor instead, which then
-reports errors exactly as usual. The results are identical either way (tests compare both).
+reports errors exactly as usual; each such list is counted in ``yiwang_fast_path_fallbacks_total{path="lists"}``
+(reason ``unplannable`` or ``error``). The results are identical either way (tests compare both).
+
+A fast path behind ``YIWANG_FAST_PATH_LISTS`` (on by default; off: strawberry's own execution context). It overrides
+graphql-core's ``ExecutionContext.complete_list_value`` and uses ``collect_subfields`` (graphql-core 3.3's
+signatures) and strawberry's field definitions (``is_basic_field``), in the versions pyproject.toml allows.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from contextlib import suppress
@@ -48,8 +54,10 @@ from graphql import (
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway import arguments
+from gateway.fallbacks import fell_back
 
+FAST_PATH = "lists"
+logger = logging.getLogger("yiwang.fastpaths")
 DEFINITION_BACKREF = "strawberry-definition"
 # On classes whose instances read each field from ``_record``: field name -> the record's attribute name, or a
 # function of the record.
@@ -58,9 +66,6 @@ FAST_LIST_MIN_ITEMS = 8
 MAX_COMPILED_COMPLETERS = 2048
 
 Completer = Callable[[Any], Any]
-
-
-arguments.install()  # literal field arguments coerced once per document (gateway/arguments.py)
 
 
 class _Unplannable(Exception):
@@ -80,8 +85,12 @@ class FastListExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if type(result) is list and len(result) >= FAST_LIST_MIN_ITEMS and not _has_middleware(self):
             try:
                 return _list_completer(self, return_type.of_type, field_details_list)(result)
-            except Exception:  # _Unplannable, or a field that fails: the general executor reports it at its path
-                pass
+            except _Unplannable:
+                fell_back(FAST_PATH, "unplannable")
+            except Exception as error:  # a field that fails: the general executor reports it at its path
+                fell_back(FAST_PATH, "error")
+                logger.debug("compiled completion of %s failed (%s: %s); completing it again with graphql-core",
+                             return_type, type(error).__name__, error)
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from typing import Literal
+from contextvars import ContextVar
+from typing import Any, Literal
 
+import strawberry
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -18,12 +20,13 @@ from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from gateway.auth.principal import Role
 from gateway.context import RequestContext
 from gateway.documents import DocumentMemo
 from gateway.exceptions import YiwangError
+from gateway.fallbacks import fell_back
 from gateway.introspection import NoSchemaIntrospection, hidden_type_keys, hide_types
 from gateway.limits import OperationLimits
 from gateway.suggestions import remove_suggestions
@@ -150,7 +153,42 @@ def checked_operations(limits: OperationLimits, *, introspection: Literal["all",
     return CheckedOperations
 
 
+# The operationName the caller gave, in a tuple (``(None,)``: none given), while a RequestedOperationSchema runs.
+_REQUESTED_OPERATION: ContextVar[tuple[str | None] | None] = ContextVar("yiwang_requested_operation", default=None)
+
+
+class RequestedOperationSchema(strawberry.Schema):
+    """A schema that remembers the operationName its caller passed to ``execute``/``execute_sync`` (public API) for
+    ``requested_operation``: strawberry's ``ExecutionContext`` keeps it only under a private name."""
+
+    async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                      context_value: Any | None = None, root_value: Any | None = None,
+                      operation_name: str | None = None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        token = _REQUESTED_OPERATION.set((operation_name,))
+        try:
+            return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                         *args, **kwargs)
+        finally:
+            _REQUESTED_OPERATION.reset(token)
+
+    def execute_sync(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                     context_value: Any | None = None, root_value: Any | None = None,
+                     operation_name: str | None = None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        token = _REQUESTED_OPERATION.set((operation_name,))
+        try:
+            return super().execute_sync(query, variable_values, context_value, root_value, operation_name,
+                                        *args, **kwargs)
+        finally:
+            _REQUESTED_OPERATION.reset(token)
+
+
 def requested_operation(execution: ExecutionContext) -> str | None:
     """The operationName the request gave. strawberry's ``operation_name`` falls back to the first operation's name,
-    which would run the first of several operations where the GraphQL spec asks for an error."""
-    return getattr(execution, "_provided_operation_name", execution.operation_name)  # type: ignore[no-any-return]
+    which would run the first of several operations where the GraphQL spec asks for an error. Under a schema that is
+    not a ``RequestedOperationSchema`` that fallback is all there is (counted in
+    ``yiwang_fast_path_fallbacks_total{path="operation_name"}``)."""
+    remembered = _REQUESTED_OPERATION.get()
+    if remembered is None:
+        fell_back("operation_name", "not_remembered")
+        return execution.operation_name
+    return remembered[0]

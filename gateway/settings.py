@@ -17,6 +17,7 @@ from gateway.middleware import parse_allowed_origins
 ENV_PREFIX = "YIWANG_"
 DEFAULT_MOCK_BASE_PORT = 9100
 DEFAULT_MAX_COST = 50_000  # a 10,000-item page with a nested object or two; the README's queries cost < 1,000
+DEFAULT_TRACE_SAMPLE_RATIO = 0.1
 CostBudget = Annotated[StrictInt, Field(gt=0)]
 DEPARTMENT_PORT_OFFSETS = {"water": 1, "transport": 2, "environment": 3, "housing": 4, "citymgmt": 5}
 # Read by the command-line client, not by the gateway.
@@ -101,14 +102,26 @@ class Settings(BaseSettings):
         "Largest clock difference accepted on a webhook timestamp; older requests are refused as replays"))
     tracing: bool = Field(True, description=(
         "Trace every request (OpenTelemetry spans, `extensions.traceId`, the trace store at /admin/traces)"))
-    trace_sample_ratio: float = Field(1.0, ge=0, le=1, description=(
-        "Share of new traces recorded; an incoming traceparent's sampling decision is kept (parent-based)"))
+    trace_sample_ratio: float | None = Field(None, ge=0, le=1, description=(
+        "Share of new traces recorded; an incoming traceparent's sampling decision is kept (parent-based). Default: "
+        f"{DEFAULT_TRACE_SAMPLE_RATIO} in production (tracing then costs under 10 % of a request's CPU with the "
+        "OpenTelemetry SDK's own tracer, docs/performance.md), 1.0 in demo mode"))
     trace_store_size: int = Field(200, gt=0, description="Traces kept in memory for /admin/traces, oldest dropped")
     trace_otlp_endpoint: str | None = Field(None, description=(
         "OTLP/HTTP collector spans are exported to, e.g. http://tempo:4318 (`/v1/traces` is appended)"))
     trace_otlp_headers: str | None = Field(None, description=(
         "Headers sent with every OTLP export, `name=value` pairs separated by commas"))
     trace_console: bool = Field(False, description="Also print every finished span to stdout (debugging)")
+    # Fast paths that rely on other projects' internals (gateway/fastpaths.py), each with its plain path behind it.
+    fast_path_spans: bool = Field(False, description=(
+        "Make spans with the gateway's lean tracer (gateway/telemetry/lean.py: private OpenTelemetry SDK names) "
+        "instead of the SDK's own tracer; falls back to the SDK tracer, with a warning, when those names are gone"))
+    fast_path_arguments: bool = Field(True, description=(
+        "Coerce literal field arguments once per parsed document (gateway/arguments.py replaces graphql-core's "
+        "`get_argument_values` in the executor while an app with this on is the latest built)"))
+    fast_path_lists: bool = Field(True, description=(
+        "Complete large lists of plain objects with compiled completers (gateway/execution.py); a list they cannot "
+        "complete goes to graphql-core's executor and is counted in `yiwang_fast_path_fallbacks_total`"))
     service_name: str = Field("yiwang", description="`service.name` of this gateway in exported traces")
     platform_tier: Literal["national", "provincial", "municipal", "district"] = Field(
         "municipal", description="Tier of the platform this gateway serves (a resource attribute of its traces)")
@@ -144,6 +157,13 @@ class Settings(BaseSettings):
     @property
     def demo(self) -> bool:
         return self.mode == "demo"
+
+    @property
+    def sample_ratio(self) -> float:
+        """``trace_sample_ratio``, or its default for the mode."""
+        if self.trace_sample_ratio is not None:
+            return self.trace_sample_ratio
+        return 1.0 if self.demo else DEFAULT_TRACE_SAMPLE_RATIO
 
     def department_url(self, department: str) -> str:
         return str(getattr(self, f"{department}_url"))

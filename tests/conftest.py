@@ -122,8 +122,9 @@ def inventory() -> Inventory:
 def gateway_settings(mocks: MockDepartments, **overrides: Any) -> Settings:
     """Production settings wired to the mocks, trusting the demo issuer so tests can mint real signed tokens."""
     urls = {f"{name}_url": mocks.url(name) for name in DEPARTMENT_PORT_OFFSETS}
-    return Settings(**{"upstream_timeout_s": TEST_UPSTREAM_TIMEOUT_S, "trust_demo_issuer": True, **urls,
-                       **overrides})
+    # Every request traced: tests look at the trace of the request they sent.
+    return Settings(**{"upstream_timeout_s": TEST_UPSTREAM_TIMEOUT_S, "trust_demo_issuer": True,
+                       "trace_sample_ratio": 1.0, **urls, **overrides})
 
 
 def bearer(tier: str, region: str, *roles: str, departments: list[str] | None = None) -> dict[str, str]:

@@ -74,7 +74,7 @@ def served_gateway(mocks: MockDepartments | None, log_dir: Path, env: Mapping[st
     process_env = {name: value for name, value in os.environ.items() if not name.startswith("YIWANG_")}
     if mocks is not None:
         process_env.update({f"YIWANG_{d.upper()}_URL": mocks.url(d) for d in DEPARTMENT_PORT_OFFSETS})
-    process_env.update({"YIWANG_PORT": str(port), "YIWANG_TRUST_DEMO_ISSUER": "true",
+    process_env.update({"YIWANG_PORT": str(port), "YIWANG_TRUST_DEMO_ISSUER": "true", "YIWANG_TRACE_SAMPLE_RATIO": "1",
                         "YIWANG_UPSTREAM_TIMEOUT_S": str(TEST_UPSTREAM_TIMEOUT_S), **(env or {})})
     log_path = log_dir / f"gateway-{port}.log"
     with open(log_path, "wb") as log:

@@ -3,11 +3,12 @@ to coerce, every time — and every execution answers exactly as without the cac
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import strawberry
-from graphql.execution import executor
+from graphql.execution import executor, values
 from strawberry.extensions import ParserCache
 
 from gateway import arguments
@@ -54,8 +55,30 @@ def _schema() -> strawberry.Schema:
                              extensions=[lambda: ParserCache(maxsize=10)])
 
 
-def test_the_gateway_executor_uses_the_cache() -> None:
+@pytest.fixture(autouse=True)
+def installed() -> Iterator[None]:
+    """The cache in graphql-core's executor, as an app with ``fast_path_arguments`` (the default) puts it there."""
+    arguments.install(True)
+    yield
+    arguments.install(True)
+
+
+def test_install_puts_the_cache_in_graphql_cores_executor_and_takes_it_out() -> None:
+    assert executor.get_argument_values is arguments.get_argument_values and arguments.installed()
+    assert arguments.install(False) is False
+    assert executor.get_argument_values is values.get_argument_values and not arguments.installed()
+    assert arguments.install(True) is True
     assert executor.get_argument_values is arguments.get_argument_values
+
+
+def test_importing_the_gateway_patches_nothing() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import gateway.app, gateway.execution, gateway.arguments; from graphql.execution import executor, "
+             "values; print(executor.get_argument_values is values.get_argument_values)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
 
 
 def test_literal_arguments_are_coerced_once_per_document(coerced: list[str]) -> None:

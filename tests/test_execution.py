@@ -177,3 +177,23 @@ def test_a_repeated_query_compiles_no_completer_again(monkeypatch: pytest.Monkey
         READINGS.clear()
     assert first.data == again.data and first.errors is None and other.errors is None
     assert compiled == ["<completer Reading Reading>"] * 2  # the first query, then the other selection
+
+
+def test_lists_handed_to_the_general_executor_are_counted() -> None:
+    from gateway.fallbacks import FALLBACKS
+
+    schema = _readings_schema(FastListExecutionContext)
+    query = "{ items { label count } }"
+    unplannable, failed = FALLBACKS.value("lists", "unplannable"), FALLBACKS.value("lists", "error")
+    READINGS[:] = [Reading(label=f"r{i}", count=i, level=None, ok=None) for i in range(20)]
+    try:
+        assert schema.execute_sync(query).errors is None
+        assert (FALLBACKS.value("lists", "unplannable"), FALLBACKS.value("lists", "error")) == (unplannable, failed)
+        READINGS[4].label = None  # type: ignore[assignment]  # a null in a non-null position
+        assert schema.execute_sync(query).errors is not None
+        assert FALLBACKS.value("lists", "unplannable") == unplannable + 1
+        READINGS[4].label, READINGS[7].count = "r4", 2**31  # a value its serializer refuses
+        assert schema.execute_sync(query).errors is not None
+        assert FALLBACKS.value("lists", "error") == failed + 1
+    finally:
+        READINGS.clear()

@@ -1,11 +1,12 @@
-"""The current span, read and set the way ``opentelemetry.trace`` and ``opentelemetry.context`` do, in fewer calls.
+"""The current span, read and set the way ``opentelemetry.trace`` and ``opentelemetry.context`` do.
 
-``context.attach(trace.set_span_in_context(span))`` and ``trace.get_current_span()`` each pass through four or five
-small API functions (runtime context, ``get_value``, ``set_value``, an ABC ``isinstance``) to reach one ``ContextVar``.
-A request makes about a dozen spans, so the gateway's own spans use these helpers instead. They touch the same
-``ContextVar`` the API uses, so spans set here are current for any OpenTelemetry code and the other way round; with
-a runtime context other than the SDK's default ``ContextVarsRuntimeContext`` (``OTEL_PYTHON_CONTEXT``), they call the
-API.
+By default these are the API's calls. With ``YIWANG_FAST_PATH_SPANS`` (``use_context_variable(True)`` at app start)
+they touch the API's own ``ContextVar`` directly: ``context.attach(trace.set_span_in_context(span))`` and
+``trace.get_current_span()`` each pass through four or five small API functions (runtime context, ``get_value``,
+``set_value``, an ABC ``isinstance``) to reach it, and a request makes about a dozen spans. That reads two private
+names of the API (``context._RUNTIME_CONTEXT``, ``trace.propagation._SPAN_KEY``); when they are gone, or the runtime
+context is not the default ``ContextVarsRuntimeContext`` (``OTEL_PYTHON_CONTEXT``), the API's calls stay in use.
+Spans set either way are current for any OpenTelemetry code and the other way round.
 """
 
 from __future__ import annotations
@@ -16,15 +17,37 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
-from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import INVALID_SPAN, Span
-from opentelemetry.trace.propagation import _SPAN_KEY
 
-from gateway.telemetry.spans import LeanSpan
+from gateway.fallbacks import unavailable
 
-_runtime: Any = getattr(context_api, "_RUNTIME_CONTEXT", None)
-_CURRENT: ContextVar[Context] | None = (_runtime._current_context if type(_runtime) is ContextVarsRuntimeContext
-                                        else None)
+_CURRENT: ContextVar[Context] | None = None  # the API's ContextVar, when the fast path is on
+_SPAN_KEY = ""
+_SPAN_TYPES: set[type] = set()  # classes seen to be Spans: a set lookup instead of an ABC isinstance
+
+
+def use_context_variable(on: bool) -> bool:
+    """Read and set the current span on the API's ``ContextVar`` (``on``) or through the API; whether the
+    ``ContextVar`` is in use. Process-wide, like the API's runtime context."""
+    global _CURRENT, _SPAN_KEY
+    _CURRENT = None
+    if not on:
+        return False
+    try:
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from opentelemetry.trace.propagation import _SPAN_KEY as span_key
+
+        runtime: Any = context_api._RUNTIME_CONTEXT
+        if type(runtime) is not ContextVarsRuntimeContext:
+            return False
+        variable = runtime._current_context
+        if not isinstance(variable, ContextVar) or not isinstance(span_key, str):
+            raise TypeError("the runtime context's variable or the span key is not what it was")
+    except (ImportError, AttributeError, TypeError) as error:
+        unavailable("spans.context", "fast_path_spans", error)
+        return False
+    _SPAN_KEY, _CURRENT = span_key, variable
+    return True
 
 
 def current_span() -> Span:
@@ -32,8 +55,11 @@ def current_span() -> Span:
     if _CURRENT is None:
         return trace_api.get_current_span()
     span = _CURRENT.get().get(_SPAN_KEY)
-    if type(span) is LeanSpan or (span is not None and isinstance(span, Span)):
+    if type(span) in _SPAN_TYPES:
         return span  # type: ignore[return-value]
+    if span is not None and isinstance(span, Span):
+        _SPAN_TYPES.add(type(span))
+        return span
     return INVALID_SPAN
 
 

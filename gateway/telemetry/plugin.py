@@ -38,7 +38,7 @@ from gateway.telemetry.middleware import TracingMiddleware
 from gateway.telemetry.operation import operation_extension
 from gateway.telemetry.outgoing import HTTP_CALLS
 from gateway.telemetry.provider import build_tracer_provider, service_version
-from gateway.telemetry.spans import GatewayTracer, lean_tracer
+from gateway.telemetry.spans import GatewayTracer, gateway_tracer
 from gateway.telemetry.store import TraceStore
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ class TelemetryPlugin(Plugin):
         if settings.tracing:
             self.store = TraceStore(settings.trace_store_size)
             self.provider = build_tracer_provider(settings, self.store)
-            self.tracer = lean_tracer(self.provider, naming.TRACER_NAME, service_version())
+            self.tracer = gateway_tracer(self.provider, naming.TRACER_NAME, service_version(),
+                                         lean=settings.fast_path_spans)
 
     def register_metrics(self, registry: MetricsRegistry) -> None:
         known = [name.strip() for name in (self.settings.metrics_operations or "").split(",") if name.strip()]

@@ -1,9 +1,10 @@
 """The one place OpenTelemetry is set up: a ``TracerProvider`` per gateway app, from settings.
 
-Resource: service name and version, deployment mode, the platform's tier and region. Sampler: parent-based ratio
-(an incoming ``traceparent`` keeps its decision). Processors: the built-in trace store (an O(1) append at span end),
-and, when configured, OTLP over HTTP and the console, each behind a ``BatchSpanProcessor`` so exporting happens on
-its own thread and never on the request path.
+Resource: service name and version, deployment mode, the platform's tier and region. Sampler: parent-based ratio (an
+incoming ``traceparent`` keeps its decision; by default a tenth of new traces in production, every one in the demo:
+with the SDK's own tracer, sampling is what keeps tracing's cost under 10 %, docs/performance.md). Processors: the
+built-in trace store (an O(1) append at span end), and, when configured, OTLP over HTTP and the console, each behind
+a ``BatchSpanProcessor`` so exporting happens on its own thread and never on the request path.
 
 The provider is not installed as the global one: several apps (tests, the benchmark) may live in one process, each
 with its own exporters. Spans find their tracer through the app's plugin, and outgoing calls through
@@ -43,7 +44,7 @@ def build_tracer_provider(settings: Settings, *processors: SpanProcessor) -> Tra
         naming.RESOURCE_TIER: settings.platform_tier,
         naming.RESOURCE_REGION: settings.platform_region,
     })
-    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
                               shutdown_on_exit=False)
     for processor in processors:
         provider.add_span_processor(processor)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from gateway.collector import GC_THRESHOLDS
+from gateway.gc_tuning import GC_THRESHOLDS
 
 
 def test_the_asgi_entry_point_freezes_start_up_objects_and_collects_less_often() -> None:
