@@ -111,13 +111,19 @@ class JoinLoaders:
 
     async def _load_events_by_component(self, ids: Sequence[str]) -> list[list[Sent[EventRecord]] | UpstreamError]:
         query = EventQuery(component_ids=tuple(ids))
-        pages = _Related[EventRecord](self.context, lambda after: SearchEvents(query, after, RELATED_PAGE_SIZE))
-        return await pages.by_component(self.context.connectors.for_events(None), ids)
+
+        def page(after: str | None) -> SearchEvents:
+            return SearchEvents(query, after, RELATED_PAGE_SIZE)
+
+        return await _Related(self.context, page).by_component(self.context.connectors.for_events(None), ids)
 
     async def _load_alerts_by_component(self, ids: Sequence[str]) -> list[list[Sent[AlertRecord]] | UpstreamError]:
         query = AlertQuery(component_ids=tuple(ids))
-        pages = _Related[AlertRecord](self.context, lambda after: SearchAlerts(query, after, RELATED_PAGE_SIZE))
-        return await pages.by_component(self.context.connectors.for_alerts(None), ids)
+
+        def page(after: str | None) -> SearchAlerts:
+            return SearchAlerts(query, after, RELATED_PAGE_SIZE)
+
+        return await _Related(self.context, page).by_component(self.context.connectors.for_alerts(None), ids)
 
 
 @dataclass(frozen=True, slots=True)
