@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from gateway.context import RequestContext
 
 QueryT = TypeVar("QueryT", ComponentQuery, EventQuery, AlertQuery)
+CaseQueryT = TypeVar("CaseQueryT", EventQuery, AlertQuery)
 RecordT = TypeVar("RecordT", ComponentRecord, EventRecord, AlertRecord)
 PageCall = Callable[[QueryT, str | None, int], DepartmentCall[SearchPage[RecordT]]]
 
@@ -54,22 +55,26 @@ async def components(context: RequestContext, query: ComponentQuery, scope: Sear
 
 async def events(context: RequestContext, query: EventQuery, scope: SearchScope, first: int,
                  after: str | None) -> MergedPage[EventRecord]:
-    access = context.access
-    access.require("events")
-    prefix = scoped_region(access, scope)
-    check_component_classes(access, query.component_ids)
-    return await _merged(context, "events", context.connectors.for_events(prefix), (query, prefix, access.scope_key()),
-                         first, after, SearchEvents, query, prefix)
+    return await _about_components(context, "events", context.connectors.for_events, SearchEvents, query, scope,
+                                   first, after)
 
 
 async def alerts(context: RequestContext, query: AlertQuery, scope: SearchScope, first: int,
                  after: str | None) -> MergedPage[AlertRecord]:
+    return await _about_components(context, "alerts", context.connectors.for_alerts, SearchAlerts, query, scope,
+                                   first, after)
+
+
+async def _about_components(context: RequestContext, kind: str, route: Callable[[str | None], list[Connector]],
+                            page_call: PageCall[CaseQueryT, RecordT], query: CaseQueryT, scope: SearchScope,
+                            first: int, after: str | None) -> MergedPage[RecordT]:
+    """Cases or alarms: a kind the caller must be allowed, filtered by components of classes it may see."""
     access = context.access
-    access.require("alerts")
+    access.require(kind)
     prefix = scoped_region(access, scope)
     check_component_classes(access, query.component_ids)
-    return await _merged(context, "alerts", context.connectors.for_alerts(prefix), (query, prefix, access.scope_key()),
-                         first, after, SearchAlerts, query, prefix)
+    return await _merged(context, kind, route(prefix), (query, prefix, access.scope_key()), first, after, page_call,
+                         query, prefix)
 
 
 async def district_stats(context: RequestContext, region_prefix: str | None, start: datetime,
