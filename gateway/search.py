@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from connectors.base import Connector
@@ -107,6 +108,7 @@ class DepartmentSearch(Generic[QueryT, RecordT]):
     connector: Connector
     page_call: PageCall[QueryT, RecordT]
     query: QueryT
+    keep: Callable[[RecordT], bool]  # ``scoping.in_scope`` for the caller and this department
 
     @property
     def department(self) -> str:
@@ -120,9 +122,6 @@ class DepartmentSearch(Generic[QueryT, RecordT]):
         except DepartmentSkipped as skipped:
             self.context.failures.skip(skipped)
             return SearchPage(items=[], positions=[], total=0, has_more=False)
-
-    def keep(self, record: RecordT) -> bool:
-        return in_scope(self.context.access, self.connector.department_id, record)
 
 
 async def _merged(
@@ -149,7 +148,8 @@ async def _merged(
     # Each department is asked only for the districts it serves inside the (already scoped) region.
     by_department = {c.department_id: c for c in connectors}
     sources = [DepartmentSearch(context, c, page_call,
-                                dataclasses.replace(query, region_codes=c.regions_within(prefix)))
+                                dataclasses.replace(query, region_codes=c.regions_within(prefix)),
+                                keep=partial(in_scope, context.access, c.department_id))
                for c in by_department.values()]
 
     def encode(positions: dict[str, str | None], totals: dict[str, int]) -> str:
