@@ -314,7 +314,7 @@ def check_window(start: datetime | None, end: datetime | None, start_argument: s
 
 
 def region_arguments(*named: tuple[str, str | None]) -> tuple[RegionArgument, ...]:
-    """The (argument, region prefix) pairs of the arguments given, for ``RequestContext.scoped_region``."""
+    """The (argument, region prefix) pairs of the arguments given, for ``gateway.scoping.scoped_region``."""
     return tuple(RegionArgument(argument, prefix) for argument, prefix in named if prefix is not None)
 
 
