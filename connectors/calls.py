@@ -212,8 +212,8 @@ def perform(connector: Connector, call: DepartmentCall[ResultT]) -> Awaitable[Re
         case CheckHealth():
             answer = connector.check_health()
         case _:
-            raise UnknownCall(f"no connector method performs a {type(call).__name__} "
-                              f"({getattr(call, 'name', '?')}): add it to connectors.calls.perform")
+            raise UnknownCall(f"no connector method performs a {type(call).__name__}: "
+                              f"add it to connectors.calls.perform")
     return answer
 
 
