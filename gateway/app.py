@@ -27,6 +27,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_res
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
+from connectors.calls import CHECK_HEALTH
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.config import AuthConfig, load_auth_config
 from gateway.auth.demo import DEMO_ISSUER, demo_issuer_config
@@ -299,7 +300,7 @@ def create_app(settings: Settings | None = None, connectors: ConnectorSet | None
 
     async def readyz(request: Request) -> Response:
         departments = list(source.current)
-        problems = await asyncio.gather(*(health_problem(UpstreamFetch(c, "check_health")) for c in departments))
+        problems = await asyncio.gather(*(health_problem(UpstreamFetch(c, CHECK_HEALTH)) for c in departments))
         report = {c.department_id: {"healthy": p is None, **({"problem": p} if p else {})}
                   for c, p in zip(departments, problems, strict=True)}
         healthy = sum(1 for p in problems if p is None)

@@ -11,11 +11,12 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from opentelemetry import trace
 from strawberry.extensions import SchemaExtension
 
+from connectors.calls import perform
 from connectors.http import describe_failure
 from connectors.spec.connector import DepartmentSkipped
 from gateway.exceptions import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UserInputError
@@ -28,18 +29,19 @@ if TYPE_CHECKING:
     from connectors.base import Connector
 
 logger = logging.getLogger("yiwang.upstream")
+ResultT = TypeVar("ResultT")
 
 
-async def call_department(fetch: UpstreamFetch, plugins: Sequence[Plugin] = ()) -> Any:
+async def call_department(fetch: UpstreamFetch[ResultT], plugins: Sequence[Plugin] = ()) -> ResultT:
     """Make one department call through the plugins; every failure is an ``UpstreamError``."""
     connector = fetch.connector
 
-    async def terminal() -> Any:
+    async def terminal() -> ResultT:
         department = connector.department_id
-        method = getattr(connector, fetch.operation)
+        answer = perform(connector, fetch.call)  # a call type it does not know is refused here, as a bug
         try:
             async with asyncio.timeout(connector.timeout_s):
-                return await method(*fetch.args)
+                return await answer
         except UpstreamError as error:
             named(error, connector)
             raise
@@ -69,6 +71,15 @@ def named(error: UpstreamError, connector: Connector | None) -> UpstreamError:
 class UpstreamFailure:
     error: UpstreamError
     path: list[str | int] | None
+
+
+@dataclass(slots=True)
+class Partial(Generic[ResultT]):
+    """An answer gathered from several departments, and the failures of those missing from it; the resolver records
+    the failures at its path (``gateway.context.reported``)."""
+
+    value: ResultT
+    failures: list[UpstreamError]
 
 
 class UpstreamFailures:

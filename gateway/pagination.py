@@ -14,9 +14,10 @@ import base64
 import bisect
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -26,7 +27,6 @@ from connectors.concurrency import gather
 from connectors.records import SearchPage
 from gateway.exceptions import UpstreamError, UserInputError
 
-RecordT = TypeVar("RecordT")
 CURSOR_VERSION = 2
 CURSOR_NONCE_BYTES = 12
 CURSOR_KEY_CONTEXT = b"yiwang cursor v2"
@@ -98,7 +98,29 @@ def fingerprint(*parts: Any) -> str:
                            digest_size=8).hexdigest()
 
 
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+RecordT = TypeVar("RecordT", bound=Identified)
 Encode = Callable[[dict[str, str | None], dict[str, int]], str]
+_id = attrgetter("id")
+
+
+class DepartmentSource(Protocol[RecordT]):
+    """One department's part of a merged list: its pages, and which of its records the caller may see."""
+
+    @property
+    def department(self) -> str: ...
+
+    async def page(self, after: str | None, size: int) -> SearchPage[RecordT] | UpstreamError:
+        """Up to ``size`` items after resume position ``after``, or the department's failure."""
+        ...
+
+    def keep(self, record: RecordT) -> bool:
+        """False for a record to drop without disturbing the department's position."""
+        ...
 
 
 @dataclass(slots=True)
@@ -112,6 +134,7 @@ class MergedPage(Generic[RecordT]):
     _totals: dict[str, int]
     _encode: Encode
     _cursors: list[str] | None = None
+    failures: list[UpstreamError] = field(default_factory=list)  # departments left out of this page
 
     def cursors(self) -> list[str]:
         """The cursor after each item; computed on demand (most clients only read ``endCursor``)."""
@@ -134,9 +157,6 @@ class MergedPage(Generic[RecordT]):
         return self._encode(positions, self._totals)
 
 
-Fetch = Callable[[str, str | None, int], Awaitable["SearchPage[RecordT] | UpstreamError"]]
-
-
 @dataclass(slots=True)
 class _Buffer(Generic[RecordT]):
     items: list[RecordT]
@@ -147,43 +167,42 @@ class _Buffer(Generic[RecordT]):
 
 
 async def merge_walk(
-    departments: Sequence[str],
-    fetch: Fetch[RecordT],
+    sources: Sequence[DepartmentSource[RecordT]],
     *,
     first: int,
     start: CursorState | None,
-    key: Callable[[RecordT], str],
     encode: Encode,
-    on_failure: Callable[[UpstreamError], None],
-    keep: Callable[[str, RecordT], bool] | None = None,
 ) -> MergedPage[RecordT]:
-    """Take the ``first`` smallest keys over all departments after their start positions.
+    """Take the ``first`` smallest ids over all departments after their start positions.
 
     Departments are asked concurrently; a department whose answer runs out before the page is full (it caps its
     page size) is asked again from where it stopped, because its next items may sort before everyone else's.
-    A department that fails is reported through ``on_failure`` and left out of this page; its position in the
-    cursor stays where it was, and the page says it has a next one. Items ``keep`` refuses are dropped without
+    A department that fails is left out of this page and listed in its ``failures``; its position in the cursor
+    stays where it was, and the page says it has a next one. Items its ``keep`` refuses are dropped without
     disturbing the department's position.
     """
+    by_name = {source.department: source for source in sources}
+    departments = list(by_name)
     buffers: dict[str, _Buffer[RecordT]] = {}
     failed: set[str] = set()
+    failures: list[UpstreamError] = []
     positions = {d: start.positions.get(d) if start else None for d in departments}
     totals = {d: start.totals.get(d, 0) for d in departments if positions[d] == DONE} if start else {}
 
     async def refill(names: Sequence[str], wanted: int) -> None:
-        results = await gather(*(fetch(d, _resume(d, buffers, positions), max(wanted, 1)) for d in names))
+        results = await gather(*(by_name[d].page(_resume(d, buffers, positions), max(wanted, 1)) for d in names))
         for name, result in zip(names, results, strict=True):
             if isinstance(result, UpstreamError):
-                on_failure(result)
+                failures.append(result)
                 buffers.pop(name, None)
                 failed.add(name)
                 continue
             totals.setdefault(name, result.total)
             items, item_positions = result.items, result.positions
             resume = item_positions[-1] if items else _resume(name, buffers, positions)
-            if keep is not None:
-                kept = [(item, pos) for item, pos in zip(items, item_positions, strict=True) if keep(name, item)]
-                items, item_positions = [k[0] for k in kept], [k[1] for k in kept]
+            keep = by_name[name].keep
+            kept = [(item, pos) for item, pos in zip(items, item_positions, strict=True) if keep(item)]
+            items, item_positions = [k[0] for k in kept], [k[1] for k in kept]
             # A department that claims more but sent nothing would be asked forever: take it at its word once.
             has_more = result.has_more and bool(result.items)
             buffers[name] = _Buffer(items, item_positions, 0, has_more, resume)
@@ -197,7 +216,7 @@ async def merge_walk(
         if starved:
             await refill(starved, first - len(items))
             continue
-        heads = sorted((key(b.items[b.index]), d) for d, b in buffers.items() if b.index < len(b.items))
+        heads = sorted((b.items[b.index].id, d) for d, b in buffers.items() if b.index < len(b.items))
         if not heads:
             break
         department = heads[0][1]
@@ -205,7 +224,7 @@ async def merge_walk(
         # Take the whole run of this department that sorts before every other department's head.
         end = len(buffer.items)
         if len(heads) > 1:
-            end = bisect.bisect_left(buffer.items, heads[1][0], lo=buffer.index, key=key)
+            end = bisect.bisect_left(buffer.items, heads[1][0], lo=buffer.index, key=_id)
         end = min(end, buffer.index + first - len(items))
         items.extend(buffer.items[buffer.index:end])
         taken_from.extend([department] * (end - buffer.index))
@@ -216,7 +235,8 @@ async def merge_walk(
     # A failed department keeps its position, so it may still have items: the client should ask again.
     has_next = bool(failed) or any(b.index < len(b.items) or b.has_more for b in buffers.values())
     return MergedPage(items=items, total=sum(totals.values()), has_next=has_next, _departments=taken_from,
-                      _positions_after=positions_after, _start=positions, _totals=totals, _encode=encode)
+                      _positions_after=positions_after, _start=positions, _totals=totals, _encode=encode,
+                      failures=failures)
 
 
 def _resume(department: str, buffers: dict[str, _Buffer[Any]], start: dict[str, str | None]) -> str | None:

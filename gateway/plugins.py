@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
@@ -22,18 +22,20 @@ if TYPE_CHECKING:
     import httpx
 
     from connectors.base import Connector
+    from connectors.calls import DepartmentCall
     from connectors.client import Exchange
     from connectors.client import Proceed as FetchProceed
     from gateway.metrics import MetricsRegistry
 
+ResultT = TypeVar("ResultT")
+
 
 @dataclass(frozen=True, slots=True)
-class UpstreamFetch:
-    """One call to one department: which connector method with which arguments, for whom."""
+class UpstreamFetch(Generic[ResultT]):
+    """One call to one department: which typed call (``connectors.calls``), to which connector, for whom."""
 
     connector: Connector
-    operation: str  # the Connector method: search_components, get_components, search_events, …
-    args: tuple[Any, ...] = ()
+    call: DepartmentCall[ResultT]  # its ``name`` (search_components, get_components, …) labels spans and metrics
     scope_key: tuple[Any, ...] = ()  # what shaped the request for this caller (region scope, masking level)
     request: Any = field(default=None, compare=False)  # the RequestContext, if any
 

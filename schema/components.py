@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.records import ComponentRecord
 from connectors.records import Organization as OrganizationRecord
+from gateway.context import loaded
 from gateway.execution import RECORD_READERS
 from schema.codes import ClassEntry, load_catalogue
 from schema.common import ComponentClass, GeoPoint, Organization, component_class, geo_point
@@ -49,7 +50,7 @@ class Component:
         from schema.inputs import parse_first
 
         limit = parse_first(first, MAX_RELATED_LIMIT)
-        records = await info.context.events_for_component(self.id, info)
+        records = await loaded(info, info.context.joins.events_for_component(self.id), [])
         ordered = sorted(records, key=lambda r: r.reported_at, reverse=True)[:limit]
         return [build_event(r, info.context.now) for r in ordered]
 
@@ -57,7 +58,7 @@ class Component:
     async def alerts(self, info: strawberry.Info) -> list[Annotated[Alert, strawberry.lazy("schema.events")]]:
         from schema.events import build_alert
 
-        return [build_alert(r) for r in await info.context.alerts_for_component(self.id, info)]
+        return [build_alert(r) for r in await loaded(info, info.context.joins.alerts_for_component(self.id), [])]
 
 
 @strawberry.type(description="井盖 — manhole cover (0101 上水, 0102 污水, 0103 雨水, 0111 燃气 …)")

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from connectors.records import AlertRecord, EventKind, EventRecord, EventStatus
+from gateway.context import loaded
 from schema.codes import ClassEntry, load_catalogue
 from schema.common import EventClass, GeoPoint, event_class, geo_point
 from schema.components import Component, build_component
@@ -19,7 +20,7 @@ from schema.enums import EventStatus as EventStatusEnum
 async def _component(info: strawberry.Info, component_id: str | None) -> Component | None:
     if component_id is None:
         return None
-    record = await info.context.component_by_id(component_id, info)
+    record = await loaded(info, info.context.joins.component(component_id), None)
     return build_component(record) if record is not None else None
 
 

@@ -2,7 +2,7 @@
 any department is asked. Every rejection is a ``UserInputError`` (``BAD_USER_INPUT``) naming the argument
 (``extensions.argument``) and what would be accepted. Codes are ASCII digits only (``str.isdigit`` and ``\\d`` also
 take full-width ３７０８１１). Whether a region lies in the caller's scope is checked next, by
-``RequestContext`` from the ``Scope`` built here, also before any department is asked."""
+``gateway.scoping.scoped_region`` from the ``SearchScope`` built here, also before any department is asked."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 import strawberry
 
 from connectors import records
-from gateway.context import CHINA_TZ, RegionArgument, Scope
+from gateway.context import CHINA_TZ
 from gateway.exceptions import UserInputError
+from gateway.scoping import RegionArgument, SearchScope
 from schema.codes import (
     NATIONAL_REGION_CODE,
     Catalogue,
@@ -313,11 +314,11 @@ def check_window(start: datetime | None, end: datetime | None, start_argument: s
 
 
 def region_arguments(*named: tuple[str, str | None]) -> tuple[RegionArgument, ...]:
-    """The (argument, region prefix) pairs of the arguments given, for ``RequestContext.scoped_region``."""
+    """The (argument, region prefix) pairs of the arguments given, for ``gateway.scoping.scoped_region``."""
     return tuple(RegionArgument(argument, prefix) for argument, prefix in named if prefix is not None)
 
 
-def component_query(value: ComponentFilter | None) -> tuple[records.ComponentQuery, Scope]:
+def component_query(value: ComponentFilter | None) -> tuple[records.ComponentQuery, SearchScope]:
     value = value or ComponentFilter()
     grid = parse_grid(value.grid_code)
     query = records.ComponentQuery(
@@ -329,10 +330,10 @@ def component_query(value: ComponentFilter | None) -> tuple[records.ComponentQue
     )
     regions = region_arguments(("regionCode", parse_region(value.region_code)),
                        ("gridCode", region_of(grid) if grid is not None else None))
-    return query, Scope(regions=regions, departments=parse_departments(value.departments))
+    return query, SearchScope(regions=regions, departments=parse_departments(value.departments))
 
 
-def event_query(value: EventFilter | None) -> tuple[records.EventQuery, Scope]:
+def event_query(value: EventFilter | None) -> tuple[records.EventQuery, SearchScope]:
     value = value or EventFilter()
     grid = parse_grid(value.grid_code)
     component_id = parse_component_id(value.component_id, "componentId") if value.component_id is not None else None
@@ -351,10 +352,10 @@ def event_query(value: EventFilter | None) -> tuple[records.EventQuery, Scope]:
     regions = region_arguments(("regionCode", parse_region(value.region_code)),
                        ("gridCode", region_of(grid) if grid is not None else None),
                        ("componentId", region_of(component_id) if component_id is not None else None))
-    return query, Scope(regions=regions)
+    return query, SearchScope(regions=regions)
 
 
-def alert_query(value: AlertFilter | None) -> tuple[records.AlertQuery, Scope]:
+def alert_query(value: AlertFilter | None) -> tuple[records.AlertQuery, SearchScope]:
     value = value or AlertFilter()
     component_id = parse_component_id(value.component_id, "componentId") if value.component_id is not None else None
     check_window(value.raised_from, value.raised_to, "raisedFrom", "raisedTo")
@@ -367,4 +368,4 @@ def alert_query(value: AlertFilter | None) -> tuple[records.AlertQuery, Scope]:
     )
     regions = region_arguments(("regionCode", parse_region(value.region_code)),
                        ("componentId", region_of(component_id) if component_id is not None else None))
-    return query, Scope(regions=regions)
+    return query, SearchScope(regions=regions)

@@ -9,6 +9,8 @@ import strawberry
 
 from connectors.base import Connector
 from connectors.records import EventKind
+from gateway import search
+from gateway.context import loaded, reported
 from schema.codes import load_catalogue
 from schema.common import ComponentClass, EventClass, component_class, event_class
 from schema.components import Component, build_component, class_of
@@ -85,7 +87,7 @@ class Query:
     @strawberry.field(description="One component by its 部件标识码, from the department that owns its class",
                       directives=[RegionScoped()])
     async def component(self, info: strawberry.Info, id: strawberry.ID) -> Component | None:
-        record = await info.context.component_by_id(parse_component_id(str(id)), info)
+        record = await loaded(info, info.context.joins.component(parse_component_id(str(id))), None)
         return build_component(record) if record is not None else None
 
     @strawberry.field(description="Components of all departments matching the filter, merged in 标识码 order",
@@ -93,20 +95,20 @@ class Query:
     async def components(self, info: strawberry.Info, filter: ComponentFilter | None = None,
                          first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Component] | None:
         query, scope = component_query(filter)
-        page = await info.context.search_components(query, scope, _page_size(first), after, info)
+        page = reported(info, await search.components(info.context, query, scope, _page_size(first), after))
         return connection(page, [build_component(r) for r in page.items])
 
     @strawberry.field(description="One case (案卷) by its number", directives=[RegionScoped(), SignInRequired()])
     async def event(self, info: strawberry.Info, id: strawberry.ID) -> CityEvent | None:
         event_id = parse_event_id(str(id))
-        record = await info.context.event_by_id(event_id, info)
+        record = await loaded(info, info.context.joins.event(event_id), None)
         return build_event(record, info.context.now) if record is not None else None
 
     @strawberry.field(description="Cases (案卷) matching the filter", directives=[RegionScoped(), SignInRequired()])
     async def events(self, info: strawberry.Info, filter: EventFilter | None = None,
                      first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[CityEvent] | None:
         query, scope = event_query(filter)
-        page = await info.context.search_events(query, scope, _page_size(first), after, info)
+        page = reported(info, await search.events(info.context, query, scope, _page_size(first), after))
         now = info.context.now
         return connection(page, [build_event(r, now) for r in page.items])
 
@@ -115,7 +117,7 @@ class Query:
     async def alerts(self, info: strawberry.Info, filter: AlertFilter | None = None,
                      first: int = DEFAULT_PAGE_SIZE, after: str | None = None) -> Connection[Alert] | None:
         query, scope = alert_query(filter)
-        page = await info.context.search_alerts(query, scope, _page_size(first), after, info)
+        page = reported(info, await search.alerts(info.context, query, scope, _page_size(first), after))
         return connection(page, [build_alert(r) for r in page.items])
 
     @strawberry.field(description="综合评价 — evaluation indicators (处置率, 按期结案率, 返工率 …) of a region inside "

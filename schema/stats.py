@@ -12,7 +12,9 @@ from datetime import datetime
 import strawberry
 
 from connectors.statistics import RegionStats, merge_region_stats
-from gateway.context import Scope
+from gateway import search
+from gateway.context import reported
+from gateway.scoping import SearchScope, scoped_region
 from schema.enums import ALERT_LEVEL, EVENT_KIND, EVENT_STATUS, AlertLevel, EventKind, EventStatus
 from schema.inputs import check_window, parse_region, region_arguments
 
@@ -109,6 +111,6 @@ async def resolve_stats(info: strawberry.Info, region_code: str | None, start: d
                         end: datetime) -> RegionStatistics:
     check_window(start, end, "from", "to", info.context.now)
     requested = region_arguments(("regionCode", parse_region(region_code)))
-    prefix = info.context.scoped_region(Scope(regions=requested))
-    districts = await info.context.district_stats(prefix, start, end, info)
+    prefix = scoped_region(info.context.access, SearchScope(regions=requested))
+    districts = reported(info, await search.district_stats(info.context, prefix, start, end)).value
     return build_statistics(prefix, districts)

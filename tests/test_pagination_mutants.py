@@ -176,27 +176,50 @@ class Walked:
     failures: list[UpstreamError]
 
 
+@dataclass(frozen=True)
+class Item:
+    """A record as ``merge_walk`` sees it: merged by its ``id``."""
+
+    id: str
+    record: Any = None
+
+
+@dataclass
+class Source:
+    """A ``DepartmentSource`` over a ``Department``: ``wrap`` makes each id a record, ``rule`` is its ``keep``."""
+
+    source: Department
+    rule: Any = None
+    wrap: Any = None
+
+    @property
+    def department(self) -> str:
+        return self.source.name
+
+    async def page(self, after: str | None, size: int) -> SearchPage[Item] | UpstreamError:
+        answer = self.source.page(after, size)
+        if isinstance(answer, UpstreamError):
+            return answer
+        items = [Item(item, self.wrap(item) if self.wrap is not None else None) for item in answer.items]
+        return SearchPage(items, answer.positions, answer.total, answer.has_more)
+
+    def keep(self, item: Item) -> bool:
+        return self.rule is None or bool(self.rule(self.department, item.id))
+
+
 async def walk(departments: list[Department], first: int, start: CursorState | None = None,
                keep: Any = None, record: Any = None) -> Walked:
     """The page of ``merge_walk``; ``record`` wraps each id (the walk sorts by the id, not the record)."""
-    by_name = {d.name: d for d in departments}
-    failures: list[UpstreamError] = []
-
-    async def fetch(name: str, after: str | None, size: int) -> SearchPage[Any] | UpstreamError:
-        answer = by_name[name].page(after, size)
-        if record is None or isinstance(answer, UpstreamError):
-            return answer
-        return SearchPage([record(item) for item in answer.items], answer.positions, answer.total, answer.has_more)
-
     page = await merge_walk(
-        list(by_name), fetch, first=first, start=start, key=(lambda item: item) if record is None else id_of,
-        encode=lambda positions, totals: CODEC.encode(CursorState(KIND, FILTER, dict(positions), dict(totals))),
-        on_failure=failures.append, keep=keep)
+        [Source(department, keep, record) for department in departments], first=first, start=start,
+        encode=lambda positions, totals: CODEC.encode(CursorState(KIND, FILTER, dict(positions), dict(totals))))
     end = page.end_cursor()
     cursors = [CODEC.decode(c, kind=KIND, fingerprint=FILTER) for c in page.cursors()]
     assert page.end_cursor() == end  # the same once the edge cursors are known
-    return Walked(page.items, page.total, page.has_next,
-                  None if end is None else CODEC.decode(end, kind=KIND, fingerprint=FILTER), cursors, failures)
+    items = [item.id if record is None else item.record for item in page.items]
+    return Walked(items, page.total, page.has_next,
+                  None if end is None else CODEC.decode(end, kind=KIND, fingerprint=FILTER), cursors,
+                  list(page.failures))
 
 
 def id_of(record: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from connectors.calls import SearchComponents
 from gateway.app import create_app
 from gateway.plugins import Plugin, Proceed, UpstreamFetch
 from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer, gateway_settings, graphql
@@ -34,7 +35,7 @@ class AnswersTransport(Plugin):
         self.remembered: dict[Any, Any] = {}
 
     async def on_upstream_fetch(self, fetch: UpstreamFetch, proceed: Proceed) -> Any:
-        key = (fetch.department, fetch.operation, fetch.args, fetch.scope_key)
+        key = (fetch.department, fetch.call, fetch.scope_key)
         if key not in self.remembered:
             self.remembered[key] = await proceed()
         return self.remembered[key]
@@ -55,5 +56,6 @@ async def test_plugins_wrap_every_department_call_in_order(mock_departments: Moc
     assert mock_departments.total("transport") - before == 1  # the second answer came from the plugin
     assert log == ["outer>transport", "inner>transport", "inner<transport", "outer<transport"] * 2
     fetch = outer.fetches[0]
-    assert fetch.operation == "search_components" and fetch.args[0].region_codes == ("370811",)
+    assert isinstance(fetch.call, SearchComponents) and fetch.call.name == "search_components"
+    assert fetch.call.query.region_codes == ("370811",)
     assert fetch.scope_key == ("", False, None)

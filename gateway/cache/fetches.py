@@ -168,7 +168,7 @@ class FetchCache:
         try:
             plain = to_plain(value)
         except Uncacheable as exc:
-            logger.warning("%s.%s: answer not cached: %s", fetch.department, fetch.operation, exc)
+            logger.warning("%s.%s: answer not cached: %s", fetch.department, fetch.call.name, exc)
             return Filled(value, None, "miss", 0.0, tags)
         payload = orjson.dumps({"at": self.clock(), "ttl": ttl, "tags": sorted(tags), "v": plain})
         await self.store.set(key, payload, max(ttl, self.stale_max_age_s), tags)

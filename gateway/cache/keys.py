@@ -1,51 +1,29 @@
-"""What a cached answer is filed under, how long it stays fresh, and which tags can drop it.
+"""What a cached answer is filed under, how long it stays fresh, and which tags can drop it — all read from the typed
+call (``connectors.calls``): its data kind, its normalised fields and its subjects.
 
 A connector-level key holds everything that shapes the department's answer for this caller: connector and version,
-operation, the normalised arguments, the authorization scope pushed down (``fetch.scope_key``) and the caller's
+the call and its normalised fields, the authorization scope pushed down (``fetch.scope_key``) and the caller's
 field-masking level. Two principals share an entry only when all of these agree.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.base import DEFAULT_CACHE_TTLS
-from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
-from connectors.records import AlertQuery, ComponentQuery, EventKind, EventQuery
+from connectors.records import EventKind
 from gateway.auth.policy import Access
 from gateway.cache.codec import canonical
 from gateway.plugins import UpstreamFetch
-from schema.codes import component_class_of
-
-# Classes whose records carry a live reading (``reading_at``): they get the connector's "readings" TTL.
-READING_CLASSES = frozenset(code for code, type_name in TYPE_BY_CLASS.items()
-                            if "reading_at" in ATTRIBUTE_FIELDS[type_name])
-OPERATION_KINDS = {"search_events": "events", "get_events": "events", "search_alerts": "alerts",
-                   "region_stats": "stats"}
-COMPONENT_OPERATIONS = frozenset({"search_components", "get_components"})
-QUERY_TYPES = (ComponentQuery, EventQuery, AlertQuery)
 
 
 def data_kind(fetch: UpstreamFetch) -> str | None:
-    """The kind of data a fetch returns (a key of ``Connector.cache_ttls``); None for calls never cached."""
-    if fetch.operation in COMPONENT_OPERATIONS:
-        return "readings" if _classes_of(fetch) & READING_CLASSES else "registry"
-    return OPERATION_KINDS.get(fetch.operation)
-
-
-def _classes_of(fetch: UpstreamFetch) -> frozenset[str]:
-    served = fetch.connector.component_classes
-    first = fetch.args[0] if fetch.args else None
-    if isinstance(first, ComponentQuery) and first.class_codes:
-        asked = frozenset(first.class_codes)
-    elif isinstance(first, Iterable) and not isinstance(first, (str, ComponentQuery)):
-        asked = frozenset(component_class_of(component_id) for component_id in first)
-    else:
-        return served
-    return asked & served if served else asked
+    """The kind of data a fetch returns (a key of ``Connector.cache_ttls``); None for calls never cached (health
+    checks, writes)."""
+    call = fetch.call
+    return None if call.writes else call.data_kind(fetch.connector)
 
 
 def fresh_ttl(fetch: UpstreamFetch, overrides: Mapping[str, float]) -> float | None:
@@ -71,21 +49,12 @@ def masking_level(access: Access | None) -> tuple[str, ...]:
 
 
 def connector_key(fetch: UpstreamFetch) -> str:
-    connector = fetch.connector
+    connector, call = fetch.connector, fetch.call
     access = getattr(fetch.request, "access", None)
-    request = (fetch.operation, tuple(_normalised(arg) for arg in fetch.args), fetch.scope_key,
+    request = (call.name, call.key_fields(), fetch.scope_key,
                masking_level(access if isinstance(access, Access) else None))
     digest = hashlib.sha256(canonical(request)).hexdigest()
-    return f"c:{connector.department_id}:{connector.version}:{fetch.operation}:{digest}"
-
-
-def _normalised(arg: Any) -> Any:
-    """Query filters are sets: the order the client listed codes in does not change the answer."""
-    if isinstance(arg, QUERY_TYPES):
-        changes = {f.name: tuple(sorted(value, key=str)) for f in dataclasses.fields(arg)
-                   if isinstance(value := getattr(arg, f.name), tuple)}
-        return dataclasses.replace(arg, **changes)  # type: ignore[type-var,arg-type]
-    return arg
+    return f"c:{connector.department_id}:{connector.version}:{call.name}:{digest}"
 
 
 def view_key(access: Access) -> tuple[Any, ...]:
@@ -97,27 +66,14 @@ def view_key(access: Access) -> tuple[Any, ...]:
 
 # --- tags --------------------------------------------------------------------------------------------------------
 def tags_of(fetch: UpstreamFetch, value: Any) -> set[str]:
-    """Tags a department can name to drop this entry: itself, the regions and classes asked for, and every component,
-    case, class and region in the answer."""
-    connector = fetch.connector
-    tags = {f"department:{connector.department_id}"}
-    first = fetch.args[0] if fetch.args else None
-    if isinstance(first, QUERY_TYPES):
-        tags.update(f"region:{code}" for code in first.region_codes or connector.regions)
-        if isinstance(first, ComponentQuery):
-            tags.update(tag for code in first.class_codes or connector.component_classes
-                        for tag in class_tags(EventKind.COMPONENT, code))
-        elif isinstance(first, EventQuery):
-            tags.update(tag for kind, code in first.classes or () for tag in class_tags(kind, code))
-        tags.update(f"component:{component_id}" for component_id in getattr(first, "component_ids", None) or ())
-    elif fetch.operation == "get_components" and first is not None:
-        tags.update(f"component:{component_id}" for component_id in first)
-        tags.update(tag for component_id in first
-                    for tag in class_tags(EventKind.COMPONENT, component_class_of(component_id)))
-    elif fetch.operation == "get_events" and first is not None:
-        tags.update(f"event:{event_id}" for event_id in first)
-    elif fetch.operation == "region_stats" and first is not None:
-        tags.update(f"region:{code}" for code in first)
+    """Tags a department can name to drop this entry: itself, what the call is about (regions, classes, components,
+    cases), and every component, case, class and region in the answer."""
+    subjects = fetch.call.subjects(fetch.connector)
+    tags = {f"department:{fetch.connector.department_id}"}
+    tags.update(f"region:{code}" for code in subjects.regions)
+    tags.update(tag for kind, code in subjects.classes for tag in class_tags(kind, code))
+    tags.update(f"component:{component_id}" for component_id in subjects.components)
+    tags.update(f"event:{event_id}" for event_id in subjects.events)
     items = getattr(value, "items", value)
     for record in items if isinstance(items, list) else ():
         tags.update(_record_tags(record))

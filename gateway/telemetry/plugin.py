@@ -106,7 +106,7 @@ class TelemetryPlugin(Plugin):
         except UpstreamError as error:
             outcome, failure, upstream_error = OUTCOME_ERROR, (error.code, error.detail), error
             logger.warning("department %s failed: %s [%s]", fetch.department, error.detail, error.cause_name(),
-                           extra={"department": fetch.department, "operation": fetch.operation, "code": error.code})
+                           extra={"department": fetch.department, "operation": fetch.call.name, "code": error.code})
             raise
         except (YiwangError, NotImplementedError) as error:  # the caller asked what the department cannot give
             outcome = OUTCOME_CALLER_ERROR
@@ -125,7 +125,7 @@ class TelemetryPlugin(Plugin):
             HTTP_CALLS.reset(calls_token)
             if token is not None:
                 current.detach(token)
-            self.metrics.observe_department_call(fetch.department, fetch.operation, outcome,
+            self.metrics.observe_department_call(fetch.department, fetch.call.name, outcome,
                                                  failure[0] if failure else None, time.perf_counter() - started)
             if span is not None:
                 if calls is not None:
@@ -138,9 +138,10 @@ class TelemetryPlugin(Plugin):
 def _start_fetch_span(tracer: GatewayTracer, fetch: UpstreamFetch) -> Span:
     connector = fetch.connector
     spans: dict[str, tuple[str, dict[str, str]]] | None = getattr(connector, FETCH_SPANS_ATTRIBUTE, None)
-    described = spans.get(fetch.operation) if spans is not None else None
+    operation = fetch.call.name
+    described = spans.get(operation) if spans is not None else None
     if described is None:
-        described = _describe_fetch(connector, fetch.operation, spans)
+        described = _describe_fetch(connector, operation, spans)
     name, attributes = described  # the tracers copy the attributes into the span
     return tracer.start_child(current.current_span(), name, attributes=attributes)
 
