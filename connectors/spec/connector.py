@@ -8,6 +8,9 @@ A filter the spec binds to no request parameter (a department API without an are
 the mapped records instead (``GatewayFilter``): the connector reads every record matching the bound filters — at most
 ``spec.gateway_filter_max_records``, else the department is skipped for that query (``DepartmentSkipped``) — never an
 error for the whole query. Resume positions are then offsets into the filtered list.
+
+What to ask the department for a query is planned in ``query_plan.py``; a page's request and what its answer
+holds are in ``pages.py``.
 """
 
 from __future__ import annotations
