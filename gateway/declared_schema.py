@@ -13,7 +13,7 @@ from strawberry.schema.base import BaseSchema
 
 from connectors.base import Connector
 from connectors.spec.connector import SpecConnector
-from connectors.spec.model import DeclaredType
+from connectors.spec.declared_types import DeclaredType
 from schema.declared import activate, declared_types
 
 logger = logging.getLogger("yiwang.registry")

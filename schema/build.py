@@ -10,7 +10,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.utils.str_converters import to_camel_case
 
-from connectors.spec.model import reserve_type_names
+from connectors.spec.declared_types import reserve_type_names
 from gateway.auth.policy import AudienceRule, Policy
 from gateway.exceptions import ConfigurationError
 from schema.components import ALL_COMPONENT_TYPES

@@ -14,7 +14,7 @@ from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.scalars import JSON
 
 from connectors.records import ComponentRecord
-from connectors.spec.model import DeclaredAttribute, DeclaredType
+from connectors.spec.declared_types import DeclaredAttribute, DeclaredType
 from schema.components import Component, deferred_class, use_declared_types
 
 

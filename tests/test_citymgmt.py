@@ -16,14 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from connectors.citymgmt import (
-    CANONICAL_UNITS,
-    MAX_PAGE_SIZE,
-    METRIC_BY_NAME,
-    UNIT_FACTORS,
-    CityManagementConnector,
-    plan_pages,
-)
+from connectors.citymgmt import MAX_PAGE_SIZE, CityManagementConnector, plan_pages
+from connectors.citymgmt_dialect import CANONICAL_UNITS, METRIC_BY_NAME, UNIT_FACTORS
 from connectors.client import DepartmentClient
 from connectors.records import (
     AlertLevel,

@@ -15,7 +15,8 @@ from typing import Any
 from connectors.errors import UpstreamError, YiwangError
 from connectors.http import describe_failure
 from connectors.records import BBox, ComponentQuery, ComponentRecord, Near
-from connectors.spec.connector import FILTERS, DepartmentSkipped, SpecConnector, matches
+from connectors.spec.connector import DepartmentSkipped, SpecConnector
+from connectors.spec.query_plan import FILTERS, matches
 from connectors.spec.units import implausible
 from schema.codes import is_component_id, is_grid_code
 

@@ -1,51 +1,36 @@
 """The declarative connector spec: what a department's system serves and how to read it, validated strictly (unknown
-keys are errors) and published as a JSON Schema (``spec_json_schema``).
+keys are errors) and published as a JSON Schema (``spec_json_schema``); read from YAML or JSON by ``load_spec``.
 
-Expressions that pick values out of the department's answers are JMESPath (https://jmespath.org).
+Its parts are declared in ``operations.py`` (requests), ``fields.py`` (``mapping``: records to components) and
+``declared_types.py`` (``types``); expressions that pick values out of the department's answers are JMESPath
+(https://jmespath.org).
 """
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import jmespath
 import orjson
 import yaml
-from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from connectors.catalogue import TYPE_BY_CLASS
-from connectors.records import ComponentStatus
 from connectors.spec.crs import check_crs, coverage_problem
+from connectors.spec.declared_types import DeclaredType
+from connectors.spec.fields import ComponentMapping
+from connectors.spec.fields import FieldMap as FieldMap  # re-exported: connectors/spec/mapping.py imports it from here
+from connectors.spec.fields import OrganizationMap as OrganizationMap  # likewise
+from connectors.spec.operations import Operations
 from connectors.spec.problems import SpecInvalid, SpecProblem, SpecRuleError, explain
-from connectors.spec.units import DIMENSIONS, conversion_factor, suffix_help, target_unit
+from connectors.spec.strict import Strict, at_key
 from schema.codes import load_catalogue
 
 DEPARTMENT_ID_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
-STATUSES = ", ".join(s.value for s in ComponentStatus)
-UNITS_TEXT = "; ".join(f"{dimension.replace('_', ' ')}: {', '.join(units)}" for dimension, units in DIMENSIONS.items())
 GATEWAY_FILTER_MAX_RECORDS = 2000  # records the gateway may read to apply filters a department cannot take
 GATEWAY_FILTER_MAX_RECORDS_CAP = 10_000
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _jmespath(value: str) -> str:
-    try:
-        jmespath.compile(value)
-    except JMESPathError as exc:
-        reason = str(exc).splitlines()[0].removesuffix(", for expression:")
-        raise ValueError(f"{value!r} is not a valid JMESPath expression (https://jmespath.org): {reason}") from exc
-    return value
-
-
-Expression = str  # a JMESPath expression over the department's JSON
 
 
 # --- auth ---------------------------------------------------------------------------------------------------------
@@ -70,283 +55,7 @@ class OAuth2ClientCredentials(Strict):
 Auth = Annotated[NoAuth | ApiKeyAuth | OAuth2ClientCredentials, Field(discriminator="type")]
 
 
-# --- request mapping ----------------------------------------------------------------------------------------------
-class QueryBinding(Strict):
-    """A request parameter filled from the gateway's query (``from``), in the department's terms."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    source: Literal["region_codes", "class_codes", "grid_code", "statuses", "bbox", "near"] = Field(alias="from")
-    join: str = Field(",", description="Separator of list values")
-    values: dict[str, str] | None = Field(None, description=(
-        f"For statuses (required there): gateway status → department value, for every status: {STATUSES}"))
-    format: str | None = Field(None, description=(
-        "For bbox ({min_lng},{min_lat},{max_lng},{max_lat}) and near ({lng},{lat},{radius_m}), in the department's "
-        "coordinate system"))
-
-    @model_validator(mode="after")
-    def _complete(self) -> QueryBinding:
-        if self.source in ("bbox", "near") and not self.format:
-            example = "{min_lng},{min_lat},{max_lng},{max_lat}" if self.source == "bbox" else "{lng},{lat},{radius_m}"
-            raise SpecRuleError("format", f"a {self.source} parameter needs a format, e.g. format: \"{example}\"")
-        if self.source == "statuses":
-            missing = [s.value for s in ComponentStatus if s.value not in (self.values or {})]
-            if missing:
-                raise SpecRuleError("values", f"every gateway status must be mapped to the department's value; "
-                                              f"add {', '.join(missing)} (all of {STATUSES})")
-        return self
-
-
-class PagePagination(Strict):
-    style: Literal["page"]
-    page_param: str = "page"
-    size_param: str = "size"
-    first_page: int = 1
-    max_size: int = Field(100, gt=0)
-
-
-class OffsetPagination(Strict):
-    style: Literal["offset"]
-    offset_param: str = "offset"
-    limit_param: str = "limit"
-    max_size: int = Field(100, gt=0)
-
-
-class CursorPagination(Strict):
-    style: Literal["cursor"]
-    cursor_param: str = "cursor"
-    size_param: str = "limit"
-    next_cursor: Expression = Field(description="Where the next page's cursor is (null on the last page)")
-    max_size: int = Field(100, gt=0)
-
-
-class LinkHeaderPagination(Strict):
-    style: Literal["link_header"]
-    size_param: str = "per_page"
-    max_size: int = Field(100, gt=0)
-
-
-Pagination = Annotated[PagePagination | OffsetPagination | CursorPagination | LinkHeaderPagination,
-                       Field(discriminator="style")]
-
-
-class Answer(Strict):
-    """Where the records are in an answer, and how to tell a refusal inside a 200 (an envelope code)."""
-
-    items: Expression = Field(description="The list of records")
-    check: Expression | None = Field(None, description="Must be true for the answer to be accepted")
-    error_message: Expression | None = Field(None, description="The department's message when check fails")
-
-    @field_validator("items", "check", "error_message")
-    @classmethod
-    def _valid_expression(cls, value: str | None) -> str | None:
-        return value if value is None else _jmespath(value)
-
-
-class SearchOperation(Answer):
-    method: Literal["GET"] = "GET"
-    path: str
-    params: dict[str, QueryBinding | str] = Field(default_factory=dict, description="Constants or query bindings")
-    pagination: Pagination
-    total: Expression | None = Field(None, description="Count of all matches")
-    total_header: str | None = Field(None, description="Response header with the count of all matches")
-
-    @model_validator(mode="after")
-    def _has_total(self) -> SearchOperation:
-        if (self.total is None) == (self.total_header is None):
-            raise ValueError("give exactly one of total (a JMESPath expression for the count of all matches) and "
-                             "total_header (the response header with it)")
-        if self.total is not None:
-            _jmespath(self.total)
-        if isinstance(self.pagination, CursorPagination):
-            _jmespath(self.pagination.next_cursor)
-        return self
-
-
-class BatchOperation(Answer):
-    method: Literal["GET", "POST"] = "GET"
-    path: str
-    ids_param: str = Field(description="Query parameter (GET, joined) or JSON body field (POST, a list)")
-    join: str = ","
-    max_ids: int = Field(100, gt=0)
-
-
-class HealthOperation(Strict):
-    path: str
-    check: Expression | None = Field(None, description="Must be true when the department is healthy")
-
-    @field_validator("check")
-    @classmethod
-    def _valid_check(cls, value: str | None) -> str | None:
-        return value if value is None else _jmespath(value)
-
-
-class Operations(Strict):
-    search_components: SearchOperation
-    get_components: BatchOperation | None = None
-    health: HealthOperation
-
-
-# --- response mapping ---------------------------------------------------------------------------------------------
-class FieldMap(Strict):
-    path: Expression | None = Field(None, description="Where the value is")
-    const: Any = Field(None, description="A constant instead of a path")
-    type: Literal["string", "integer", "number", "boolean", "datetime", "date", "json"] | None = None
-    unit: str | None = Field(None, description=(
-        "The department's unit, converted to the unit the attribute's name ends in. Accepted, by dimension (litres "
-        "are L, percent %, per mille ‰, a plain fraction ratio; ³ may be written 3 and μ as u): " + UNITS_TEXT))
-    unit_path: Expression | None = Field(None, description=(
-        "Where the record names its unit, if it does (one of the units accepted for unit)"))
-    values: dict[str, str] | None = Field(None, description="Department value → gateway value")
-    timezone: str | None = Field(None, description="For naive times, e.g. +08:00")
-    format: str | None = Field(None, description="strptime format of a time, if not ISO 8601")
-    split: str | None = Field(None, description="Separator turning a string into a list (empty items dropped)")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> FieldMap:
-        if (self.path is None) == (self.const is None):
-            raise ValueError("give exactly one of path (where the value is) and const (a fixed value)")
-        for name, expression in (("path", self.path), ("unit_path", self.unit_path)):
-            if expression is not None:
-                _keyed(name, _jmespath, expression)
-        if self.timezone is not None and not re.fullmatch(r"[+-][0-9]{2}:[0-9]{2}", self.timezone):
-            raise SpecRuleError("timezone", f"write the offset like +08:00, not {self.timezone!r}")
-        return self
-
-
-Field_ = FieldMap | str  # a bare string is a path
-
-
-def _keyed(key: str, check: Any, *values: Any) -> Any:
-    """``check(*values)``, its ValueError raised as a SpecRuleError at ``key``."""
-    try:
-        return check(*values)
-    except SpecRuleError as exc:
-        raise SpecRuleError(f"{key}.{exc.key}", str(exc)) from exc
-    except ValueError as exc:
-        raise SpecRuleError(key, str(exc)) from exc
-
-
-class Location(Strict):
-    x: Expression = Field(description="Longitude or easting")
-    y: Expression = Field(description="Latitude or northing")
-    crs: str | None = Field(None, description="Overrides the spec's crs")
-
-    @field_validator("x", "y")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        return _jmespath(value)
-
-
-class OrganizationMap(Strict):
-    name: Field_
-    credit_code: Field_ | None = None
-
-
-class ComponentMapping(Strict):
-    id: Field_
-    class_code: Field_
-    name: Field_
-    status: FieldMap = Field(description=(
-        f"The record's status; values must map every department value to one of {STATUSES}"))
-    region_code: Field_
-    grid_code: Field_
-    location: Location
-    updated_at: FieldMap
-    department_name: Field_ | None = None
-    owner: OrganizationMap | None = None
-    maintainer: OrganizationMap | None = None
-    attributes: dict[str, Field_] = Field(default_factory=dict, description=(
-        "Class-specific values by attribute name. An attribute with a unit or unit_path must end in the suffix of the "
-        "unit the gateway serves it in: " + suffix_help()
-        + "; pm25, pm10, so2, no2, o3 are in μg/m³ and co in mg/m³"))
-
-    @model_validator(mode="after")
-    def _valid(self) -> ComponentMapping:
-        for key in ("id", "class_code", "name", "region_code", "grid_code"):
-            value = getattr(self, key)
-            if isinstance(value, str):
-                _keyed(key, _jmespath, value)
-        unknown = sorted(set((self.status.values or {}).values()) - {s.value for s in ComponentStatus})
-        if not self.status.values:
-            raise SpecRuleError("status.values", f"map each department status value to one of {STATUSES}, e.g. "
-                                                 f"values: {{ZC: INTACT, SH: DAMAGED}}")
-        if unknown:
-            raise SpecRuleError("status.values", f"{', '.join(unknown)} is not a gateway status: map department "
-                                                 f"values to {STATUSES}")
-        for name, mapped in self.attributes.items():
-            if isinstance(mapped, str):
-                _keyed(f"attributes.{name}", _jmespath, mapped)
-                continue
-            if mapped.unit is not None or mapped.unit_path is not None:
-                target = target_unit(name)
-                if target is None:
-                    raise SpecRuleError(f"attributes.{name}", "has a unit but its name does not say the gateway's "
-                                                              f"unit: end it with one of {suffix_help()}")
-                if mapped.unit is not None:
-                    _keyed(f"attributes.{name}.unit", conversion_factor, mapped.unit, target)
-        return self
-
-
-# --- declared types -----------------------------------------------------------------------------------------------
-SNAKE_CASE = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
-PASCAL_CASE = r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*"
-MAX_TYPE_NAME = 64
-MAX_DECLARED_ATTRIBUTES = 100
-# Fields every component type has (the Component interface, and GenericComponent's attributes, kept on declared types).
-COMPONENT_FIELDS = frozenset({"id", "component_class", "name", "status", "region_code", "grid_code", "location",
-                              "department", "authority", "owner", "maintainer", "updated_at", "events", "alerts",
-                              "attributes"})
-# GraphQL type names a declared type may not take. The schema adds every type it builds (``reserve_type_names``),
-# so a name that clashes with any type of the gateway's schema is refused; these are known without building it.
-_RESERVED_TYPE_NAMES: set[str] = {"Query", "Mutation", "Subscription", "Component", "GenericComponent", "String",
-                                  "Int", "Float", "Boolean", "ID", "JSON", "DateTime", "Date"}
-
-
-def reserve_type_names(names: Any) -> None:
-    """Names of GraphQL types that a spec may not declare (the schema's own types)."""
-    _RESERVED_TYPE_NAMES.update(names)
-
-
-class DeclaredAttribute(Strict):
-    name: str = Field(description="snake_case attribute name, one of mapping.attributes; a camelCase GraphQL field")
-    type: Literal["string", "int", "float", "boolean", "datetime"] = Field(description="The field's GraphQL type")
-    unit: str | None = Field(None, description="Unit shown in the field's description, e.g. kPa")
-    description: str | None = Field(None, description="The field's description in the GraphQL schema")
-
-    @model_validator(mode="after")
-    def _valid(self) -> DeclaredAttribute:
-        if not re.fullmatch(SNAKE_CASE, self.name):
-            raise SpecRuleError("name", f"{self.name!r} is not snake_case: lower-case letters and digits joined "
-                                        f"by _, starting with a letter, e.g. outlet_pressure_kpa")
-        if self.name in COMPONENT_FIELDS:
-            raise SpecRuleError("name", f"{self.name} is a field every component has: choose another name")
-        return self
-
-
-class DeclaredType(Strict):
-    """A GraphQL type for the components of one class, with typed fields read from ``mapping.attributes``."""
-
-    type_name: str = Field(description="PascalCase GraphQL type name, e.g. GasRegulatorStation")
-    description: str | None = Field(None, description="The type's description in the GraphQL schema")
-    attributes: list[DeclaredAttribute] = Field(min_length=1, max_length=MAX_DECLARED_ATTRIBUTES)
-
-    @model_validator(mode="after")
-    def _valid(self) -> DeclaredType:
-        if len(self.type_name) > MAX_TYPE_NAME or not re.fullmatch(PASCAL_CASE, self.type_name):
-            raise SpecRuleError("type_name", f"{self.type_name!r} is not a PascalCase name (capitalised words "
-                                             f"of letters and digits, at most {MAX_TYPE_NAME} characters), e.g. "
-                                             f"GasRegulatorStation")
-        if self.type_name in _RESERVED_TYPE_NAMES or self.type_name.startswith("__"):
-            raise SpecRuleError("type_name", f"{self.type_name} is already a type of the gateway's schema: "
-                                             f"choose another name")
-        seen: set[str] = set()
-        for index, attribute in enumerate(self.attributes):
-            if attribute.name in seen:
-                raise SpecRuleError(f"attributes[{index}].name", f"{attribute.name} is declared twice")
-            seen.add(attribute.name)
-        return self
-
-
+# --- the whole spec, and reading it ---------------------------------------------------------------------------
 class Cache(Strict):
     """Seconds the gateway's cache may serve this department's answers (0: never), per kind of data."""
 
@@ -418,7 +127,7 @@ class ConnectorSpec(Strict):
         key, crs = ("mapping.location.crs", self.mapping.location.crs) if self.mapping.location.crs else ("crs",
                                                                                                            self.crs)
         if self.mapping.location.crs is not None:
-            _keyed(key, check_crs, crs)
+            at_key(key, check_crs, crs)
         problem = coverage_problem(crs, self.district_bounds)
         if problem is not None:
             raise SpecRuleError(key, problem)
