@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer
 from tests.served import served_gateway as serve
-from tests.test_tracing import ADMIN, DEPARTMENTS, THREE_DEPARTMENTS
+from tests.tracing_fixtures import ADMIN, DEPARTMENTS, THREE_DEPARTMENTS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -24,7 +24,7 @@ from gateway.fallbacks import unavailable
 
 FAST_PATH = "spans"
 # The SDK releases (major.minor) the lean tracer was compared with, span for span (tests/test_fast_paths.py,
-# tests/test_tracing.py): before 1.45 the SDK cleaned attribute values differently (sequences were kept as lists).
+# tests/test_tracing_lean.py): before 1.45 the SDK cleaned attribute values differently (sequences were kept as lists).
 LEAN_SDK_RELEASES = ("1.45",)
 
 
