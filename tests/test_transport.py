@@ -14,11 +14,11 @@ import pytest
 
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
 from connectors.client import DepartmentClient
-from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from connectors.transport import TransportConnector
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable, UserInputError
 from mocks.city import DEPARTMENT_NAMES, DISTRICTS, BaseComponent, Inventory, attributes, organizations
+from mocks.datums import bd09_from_wgs84
 from mocks.transport import create_app
 from tests.departments import control_client, department_client
 
@@ -280,8 +280,8 @@ async def test_bbox_is_pushed_down_in_bd09(dept: Department) -> None:
                 (district.min_lat + district.max_lat) / 2)
     ids, params = await _search_logged(dept, ComponentQuery(bbox=bbox))
     min_lng, min_lat, max_lng, max_lat = _bd09_numbers(params["bbox"][0])
-    assert (min_lng, min_lat) == pytest.approx(wgs84_to_bd09(bbox.min_lng, bbox.min_lat), abs=1e-9)
-    assert (max_lng, max_lat) == pytest.approx(wgs84_to_bd09(bbox.max_lng, bbox.max_lat), abs=1e-9)
+    assert (min_lng, min_lat) == pytest.approx(bd09_from_wgs84(bbox.min_lng, bbox.min_lat), abs=1e-9)
+    assert (max_lng, max_lat) == pytest.approx(bd09_from_wgs84(bbox.max_lng, bbox.max_lat), abs=1e-9)
     expected = expected_ids(bbox=(bbox.min_lng, bbox.min_lat, bbox.max_lng, bbox.max_lat))
     assert ids == expected
     assert 0 < len(expected) < len(expected_ids(regions=[RENCHENG]))
@@ -292,7 +292,7 @@ async def test_near_is_pushed_down_in_bd09(dept: Department) -> None:
     near = Near(centre.lng, centre.lat, 2500.0)
     ids, params = await _search_logged(dept, ComponentQuery(near=near))
     lng, lat, radius = _bd09_numbers(params["near"][0])
-    assert bd09_to_wgs84(lng, lat) == pytest.approx((centre.lng, centre.lat), abs=1e-9)
+    assert (lng, lat) == pytest.approx(bd09_from_wgs84(centre.lng, centre.lat), abs=1e-9)
     assert radius == near.radius_m
     expected = expected_ids(near=(near.lng, near.lat, near.radius_m))
     assert ids == expected
@@ -394,7 +394,7 @@ async def test_asset_fields_in_the_dialect(dept: Department) -> None:
         assert asset["condition"] == CONDITION_OF[component.status]
         assert asset["lastModified"].endswith("Z")
         assert asset["authority"] == DEPARTMENT_NAMES[DEPARTMENT]
-        bd = wgs84_to_bd09(component.lng, component.lat)
+        bd = bd09_from_wgs84(component.lng, component.lat)
         assert (asset["position"]["bdLng"], asset["position"]["bdLat"]) == pytest.approx(bd, abs=1e-7)
         assert {key for key in blocks.values() if key in asset} == {blocks[component.class_code]}
         if component.class_code == "0203":
