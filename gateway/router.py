@@ -105,6 +105,10 @@ class CurrentConnectors:
             if self._retiring.pop(id(connector), None) is not None:
                 await connector.aclose()
 
+    async def drained(self) -> None:
+        """Return once every drain under way has ended (its connectors closed unless served again)."""
+        await asyncio.gather(*self._drains)
+
     async def aclose(self) -> None:
         for task in list(self._drains):
             task.cancel()

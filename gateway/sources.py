@@ -108,6 +108,10 @@ class ConnectorSources:
         for source in reversed(self.sources):
             await source.stop()
 
+    async def drained(self) -> None:
+        """Return once the connectors of replaced sets have been closed (or served again): the drains have ended."""
+        await self._served.drained()
+
     async def aclose(self) -> None:
         """Close every connector served, still draining or offered."""
         served = {id(connector) for connector in self.current}

@@ -29,6 +29,7 @@ from gateway.cache.invalidation import sign
 from gateway.cache.plugin import CachePlugin
 from gateway.plugins import Plugin, Proceed, UpstreamFetch
 from gateway.settings import DEPARTMENT_PORT_OFFSETS, Settings
+from tests.clocks import ManualClock, plugins_on_clock
 from tests.conftest import MockDepartments, bearer, gateway_settings, graphql
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -44,6 +45,7 @@ PUBLIC_COMPONENTS = ('{ components(filter: {classCodes: ["0203", "0308"]}, first
 EVENTS = "{ events(first: 15) { totalCount nodes { id regionCode status reporterName reporterPhone } } }"
 HYDRANTS = ('{ components(filter: {classCodes: ["0113"], regionCode: "370811"}, first: 10) '
             '{ totalCount nodes { id ... on Hydrant { pressureMpa readingAt } } } }')
+HYDRANTS_AGAIN = f"query HydrantsAgain {HYDRANTS}"  # the same department calls, another cached response
 BUS_STOPS = '{ components(filter: {classCodes: ["0203"], regionCode: "370811"}, first: 10) { nodes { id name } } }'
 HYDRANTS_AND_BUS_STOPS = ('{ h: components(filter: {classCodes: ["0113"]}, first: 5) { nodes { id } } '
                           'b: components(filter: {classCodes: ["0203"]}, first: 5) { nodes { id } } }')
@@ -168,15 +170,33 @@ async def test_fifty_concurrent_identical_misses_make_one_department_call(
 
 
 # --- TTLs -------------------------------------------------------------------------------------------------------------
+def response_entries_ms_left(prefix: str) -> list[int]:
+    """The milliseconds Redis still keeps each cached response (``r:…`` keys) under ``prefix``."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return [int(client.pttl(key)) for key in client.scan_iter(match=f"{prefix}:r:*", count=500)]
+    finally:
+        client.close()
+
+
 async def test_entries_expire_after_their_ttl(mock_departments: MockDepartments, redis_prefix: str) -> None:
-    settings = cache_settings(mock_departments, "redis", redis_prefix, cache_ttls='{"water.readings": 2.0}')
-    async with running(settings) as app:
+    settings = cache_settings(mock_departments, "redis", redis_prefix, cache_ttls='{"water.readings": 60}')
+    clock = ManualClock()
+    async with running(settings, plugins_on_clock(settings, clock)) as app:
         first = await ask(app, NATIONAL, HYDRANTS)
         before = totals(mock_departments)
         assert await ask(app, NATIONAL, HYDRANTS) == first
         assert calls(mock_departments, before) == {}
-        await asyncio.sleep(2.2)
-        assert await ask(app, NATIONAL, HYDRANTS) == first
+        # Redis drops the response on its own clock, as soon as its readings expire.
+        [response_ms_left] = response_entries_ms_left(redis_prefix)
+        assert 0 < response_ms_left <= 60_000
+        # The department answer outlives it on Redis (for stale-if-error); its freshness is read on the test's
+        # clock. Each other text of the query skips the responses cached so far and asks the connector-level cache.
+        clock.advance(59.9)
+        assert await ask(app, NATIONAL, HYDRANTS_AGAIN) == first
+        assert calls(mock_departments, before) == {}
+        clock.advance(0.2)
+        assert await ask(app, NATIONAL, f"query AfterItsTtl {HYDRANTS}") == first
         assert set(calls(mock_departments, before)) == {"water"}
 
 
@@ -184,13 +204,17 @@ async def test_a_response_lives_as_long_as_its_shortest_lived_part(
     mock_departments: MockDepartments, redis_prefix: str,
 ) -> None:
     settings = cache_settings(mock_departments, "memory", redis_prefix, cache_ttls='{"water.readings": 2.0}')
-    async with running(settings) as app:
+    clock = ManualClock()
+    async with running(settings, plugins_on_clock(settings, clock)) as app:
         first = await ask(app, NATIONAL, HYDRANTS_AND_BUS_STOPS)
         before = totals(mock_departments)
         assert await ask(app, NATIONAL, HYDRANTS_AND_BUS_STOPS) == first
         assert calls(mock_departments, before) == {}
         assert await metric(app, 'yiwang_cache_responses_total{result="hit"}') == 1
-        await asyncio.sleep(2.2)
+        clock.advance(1.9)
+        assert await ask(app, NATIONAL, HYDRANTS_AND_BUS_STOPS) == first
+        assert await metric(app, 'yiwang_cache_responses_total{result="hit"}') == 2
+        clock.advance(0.2)
         assert await ask(app, NATIONAL, HYDRANTS_AND_BUS_STOPS) == first
         assert set(calls(mock_departments, before)) == {"water"}  # bus stops (minutes) still came from the cache
 
@@ -226,25 +250,30 @@ class SpanPerFetch(Plugin):
 async def test_a_failing_department_is_answered_from_its_last_good_entry_marked_stale(
     mock_departments: MockDepartments, redis_prefix: str,
 ) -> None:
-    settings = cache_settings(mock_departments, "redis", redis_prefix, cache_ttls='{"water.readings": 0.3}',
-                              cache_stale_max_age_s=1.2)
+    settings = cache_settings(mock_departments, "redis", redis_prefix, cache_ttls='{"water.readings": 60}',
+                              cache_stale_max_age_s=120)
     spans = SpanPerFetch()
-    async with running(settings, plugins=[spans, CachePlugin(settings)]) as app:
+    clock = ManualClock()
+    async with running(settings, plugins=[spans, CachePlugin(settings, clock=clock)]) as app:
         fresh = await ask(app, NATIONAL, HYDRANTS)
         assert "errors" not in fresh and "extensions" not in fresh
-        await asyncio.sleep(0.4)
+        clock.advance(61)
         mock_departments.set_faults("water", down=True)
-        stale = await ask(app, NATIONAL, HYDRANTS)
+        # Redis keeps the first response for 60 s of its own time: another text of the query is not answered from it.
+        stale = await ask(app, NATIONAL, HYDRANTS_AGAIN)
         assert stale["data"] == fresh["data"] and "errors" not in stale
         (mark,) = stale["extensions"]["stale"]
-        assert mark["department"] == "water" and 0.4 <= mark["ageSeconds"] < 1.2
+        assert mark["department"] == "water" and mark["ageSeconds"] == 61
         assert spans.cache_results() == ["miss", "stale"]
         assert await metric(app, 'yiwang_cache_fetches_total{connector="water",result="stale"}') == 1
-        await asyncio.sleep(1.2 - mark["ageSeconds"] + 0.1)
-        too_old = await ask(app, NATIONAL, HYDRANTS)
+        clock.advance(59)  # 120 s old: the last moment it may be served
+        (last_mark,) = (await ask(app, NATIONAL, HYDRANTS_AGAIN))["extensions"]["stale"]
+        assert last_mark["ageSeconds"] == 120
+        clock.advance(0.5)
+        too_old = await ask(app, NATIONAL, HYDRANTS_AGAIN)
         assert [e["extensions"]["code"] for e in too_old["errors"]] == ["UPSTREAM_UNAVAILABLE"]
         mock_departments.reset()
-        recovered = await ask(app, NATIONAL, HYDRANTS)
+        recovered = await ask(app, NATIONAL, HYDRANTS_AGAIN)
         assert "extensions" not in recovered and recovered["data"] == fresh["data"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ from connectors.records import AlertQuery, ComponentQuery, EventQuery
 from gateway.cache.codec import dumps, loads
 from gateway.cache.store import MemoryStore
 from gateway.departments import build_connectors
+from tests.clocks import ManualClock
 from tests.conftest import MockDepartments, gateway_settings
 
 
@@ -70,8 +70,11 @@ async def test_the_memory_backend_evicts_least_recently_used_entries_beyond_its_
 
 
 async def test_memory_entries_expire() -> None:
-    store = MemoryStore(max_bytes=1000, namespace="t")
-    await store.set("k", b"v", ttl=0.05)
+    clock = ManualClock(start=1000.0)
+    store = MemoryStore(max_bytes=1000, namespace="t", clock=clock)
+    await store.set("k", b"v", ttl=5)
     assert await store.get("k") == b"v"
-    await asyncio.sleep(0.08)
+    clock.advance(4)
+    assert await store.get("k") == b"v"
+    clock.advance(1)  # exactly its TTL
     assert await store.get("k") is None and store.cache.used_bytes == 0

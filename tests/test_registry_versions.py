@@ -169,9 +169,12 @@ async def test_two_instances_on_postgres_hot_reload_under_load(
                 elif query == GAS_QUERY and body["data"]["components"]["totalCount"] == 80:
                     gas_seen.set()
 
+    async def load_under_way() -> bool:
+        return answers >= 2 * LOAD_CONCURRENCY  # a round of both queries per worker, before the change
+
     load = [asyncio.create_task(steady_load()) for _ in range(LOAD_CONCURRENCY)]
     try:
-        await asyncio.sleep(0.5)
+        await eventually(load_under_way, HOT_RELOAD_LIMIT_S, "the load under way")
         before = (await second.post("/graphql", json={"query": GAS_QUERY})).json()
         assert before["data"]["components"]["totalCount"] == 0
         registered_at = time.monotonic()

@@ -4,7 +4,6 @@ replaced connector is closed once the drain is over."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -78,12 +77,12 @@ async def test_a_later_source_replaces_the_department_and_requests_keep_their_se
     assert seen == [served]
     assert list(under_way) == [water, transport]  # a request that started before keeps the old set
 
-    await asyncio.sleep(0.01)
+    await sources.drained()
     assert not water.closed and not transport.closed and not spec_water.closed  # water is still the settings'
 
     changing.offer(gas)  # the spec withdrawn: the settings' connector is served again, open
     assert list(sources.current) == [water, transport, gas]
-    await asyncio.sleep(0.01)
+    await sources.drained()
     assert spec_water.closed and not water.closed and not gas.closed
     await sources.stop()
     assert changing.log == ["start", "stop"]
@@ -99,7 +98,7 @@ async def test_a_connector_served_again_before_its_drain_ended_stays_open() -> N
     changing.offer(water, gas)
     changing.offer(gas)
     changing.offer(water, gas)  # back within the drain
-    await asyncio.sleep(0.1)
+    await sources.drained()
     assert not water.closed and list(sources.current) == [water, gas]
     await sources.aclose()
     assert water.closed and gas.closed

@@ -6,11 +6,11 @@ import base64
 
 import pytest
 
-from connectors.geo import bd09_to_wgs84, wgs84_to_bd09
 from connectors.records import BBox, ComponentQuery, ComponentStatus, Near
 from connectors.transport import TransportConnector
 from gateway.exceptions import UserInputError
 from mocks.city import DISTRICTS
+from mocks.datums import bd09_from_wgs84
 from tests.transport_fixtures import (
     CONDITION_OF,
     INVENTORY,
@@ -173,8 +173,8 @@ async def test_bbox_is_pushed_down_in_bd09(dept: Department) -> None:
                 (district.min_lat + district.max_lat) / 2)
     ids, params = await _search_logged(dept, ComponentQuery(bbox=bbox))
     min_lng, min_lat, max_lng, max_lat = _bd09_numbers(params["bbox"][0])
-    assert (min_lng, min_lat) == pytest.approx(wgs84_to_bd09(bbox.min_lng, bbox.min_lat), abs=1e-9)
-    assert (max_lng, max_lat) == pytest.approx(wgs84_to_bd09(bbox.max_lng, bbox.max_lat), abs=1e-9)
+    assert (min_lng, min_lat) == pytest.approx(bd09_from_wgs84(bbox.min_lng, bbox.min_lat), abs=1e-9)
+    assert (max_lng, max_lat) == pytest.approx(bd09_from_wgs84(bbox.max_lng, bbox.max_lat), abs=1e-9)
     expected = expected_ids(bbox=(bbox.min_lng, bbox.min_lat, bbox.max_lng, bbox.max_lat))
     assert ids == expected
     assert 0 < len(expected) < len(expected_ids(regions=[RENCHENG]))
@@ -185,7 +185,7 @@ async def test_near_is_pushed_down_in_bd09(dept: Department) -> None:
     near = Near(centre.lng, centre.lat, 2500.0)
     ids, params = await _search_logged(dept, ComponentQuery(near=near))
     lng, lat, radius = _bd09_numbers(params["near"][0])
-    assert bd09_to_wgs84(lng, lat) == pytest.approx((centre.lng, centre.lat), abs=1e-9)
+    assert (lng, lat) == pytest.approx(bd09_from_wgs84(centre.lng, centre.lat), abs=1e-9)
     assert radius == near.radius_m
     expected = expected_ids(near=(near.lng, near.lat, near.radius_m))
     assert ids == expected

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from connectors.client import DepartmentClient
-from connectors.geo import wgs84_to_bd09
 from connectors.records import ComponentQuery
 from connectors.transport import TransportConnector
 from gateway.exceptions import UpstreamBadResponse, UpstreamUnavailable
 from mocks.city import DEPARTMENT_NAMES, attributes
+from mocks.datums import bd09_from_wgs84
 from tests.transport_fixtures import (
     BASE_URL,
     CONDITION_OF,
@@ -117,7 +117,7 @@ async def test_asset_fields_in_the_dialect(dept: Department) -> None:
         assert asset["condition"] == CONDITION_OF[component.status]
         assert asset["lastModified"].endswith("Z")
         assert asset["authority"] == DEPARTMENT_NAMES[DEPARTMENT]
-        bd = wgs84_to_bd09(component.lng, component.lat)
+        bd = bd09_from_wgs84(component.lng, component.lat)
         assert (asset["position"]["bdLng"], asset["position"]["bdLat"]) == pytest.approx(bd, abs=1e-7)
         assert {key for key in blocks.values() if key in asset} == {blocks[component.class_code]}
         if component.class_code == "0203":

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from connectors.catalogue import ATTRIBUTE_FIELDS, TYPE_BY_CLASS
-from connectors.geo import gcj02_to_wgs84, wgs84_to_gcj02
 from connectors.records import BBox, ComponentQuery, ComponentRecord, ComponentStatus, Near, Organization
 from connectors.water import MAX_PAGE_SIZE, WaterConnector, plan_window
 from gateway.exceptions import UserInputError
@@ -21,6 +20,7 @@ from mocks.city import (
     distance_m,
     organizations,
 )
+from mocks.datums import gcj02_from_wgs84
 from tests.water_fixtures import (
     COORDINATE_TOLERANCE_DEG,
     INVENTORY,
@@ -87,7 +87,7 @@ async def test_dialect_speaks_gcj02_kpa_chinese_states_and_naive_local_times(raw
     answer = (await raw.get("/api/v1/facilities/batch", params={"codes": hydrant.id})).json()
     assert (answer["code"], answer["msg"]) == (0, "ok")
     facility = answer["data"]["records"][0]
-    expected_gcj = wgs84_to_gcj02(hydrant.lng, hydrant.lat)
+    expected_gcj = gcj02_from_wgs84(hydrant.lng, hydrant.lat)
     assert facility["gcj_lng"] == pytest.approx(expected_gcj[0], abs=1e-7)
     assert facility["gcj_lat"] == pytest.approx(expected_gcj[1], abs=1e-7)
     assert abs(facility["gcj_lng"] - hydrant.lng) > 1e-3, "GCJ-02 is visibly shifted from WGS-84"
@@ -249,8 +249,8 @@ async def test_bbox_is_sent_in_gcj02_and_selects_like_wgs84(water: WaterConnecto
     records = await walk(water, ComponentQuery(region_codes=("370811",), bbox=box), [30])
     sent_bbox = query_of((await requests_since(since))[0])["bbox"]
     sent = [float(part) for part in sent_bbox.split(",")]
-    assert sent[:2] == pytest.approx(list(wgs84_to_gcj02(box.min_lng, box.min_lat)), abs=1e-9)
-    assert sent[2:] == pytest.approx(list(wgs84_to_gcj02(box.max_lng, box.max_lat)), abs=1e-9)
+    assert sent[:2] == pytest.approx(list(gcj02_from_wgs84(box.min_lng, box.min_lat)), abs=1e-9)
+    assert sent[2:] == pytest.approx(list(gcj02_from_wgs84(box.max_lng, box.max_lat)), abs=1e-9)
     expected = [row for row in water_rows(regions=["370811"]) if box.contains(row.lng, row.lat)]
     assert expected, "the box should hold some facilities"
     assert [record.id for record in records] == [row.id for row in expected]
@@ -262,8 +262,8 @@ async def test_near_is_sent_in_gcj02_with_radius_in_metres(water: WaterConnector
     since = await log_position()
     records = await walk(water, ComponentQuery(region_codes=("370812",), near=near), [25])
     sent = query_of((await requests_since(since))[0])
-    sent_centre = gcj02_to_wgs84(*(float(part) for part in sent["center"].split(",")))
-    assert sent_centre == pytest.approx((centre.lng, centre.lat), abs=1e-9)
+    sent_centre = tuple(float(part) for part in sent["center"].split(","))
+    assert sent_centre == pytest.approx(gcj02_from_wgs84(centre.lng, centre.lat), abs=1e-9)
     assert float(sent["radius"]) == 1500.0
     expected = [row for row in water_rows(regions=["370812"])
                 if distance_m(centre.lng, centre.lat, row.lng, row.lat) <= 1500.0]
