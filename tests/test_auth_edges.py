@@ -14,7 +14,7 @@ import pytest
 from gateway.auth.config import AuthConfig, IssuerConfig, load_auth_config
 from gateway.auth.keys import MAX_JWKS_BYTES, RemoteKeys, key_set_from_jwks
 from gateway.exceptions import ConfigurationError, UpstreamUnavailable
-from tests.test_identity import EC_KEY, EC_KEY_2, RSA_KEY, ec_jwk, rsa_jwk
+from tests.test_identity import EC_KEY, EC_KEY_2, RSA_KEY, RSA_KEY_2, ec_jwk, rsa_jwk
 
 
 def test_an_invalid_auth_config_is_named_by_its_path(tmp_path: Path) -> None:
@@ -52,6 +52,16 @@ def test_a_key_is_used_only_with_the_algorithm_it_names() -> None:
     assert key_set_from_jwks({"keys": [p256]}, EC_ISSUER).by_kid["e1"].algorithms == ("ES256",)
     with pytest.raises(ValueError, match="no EC signing key"):  # a P-256 key claiming ES384 is no key at all
         key_set_from_jwks({"keys": [{**p256, "alg": "ES384"}]}, EC_ISSUER)
+
+
+def test_an_unusable_key_is_skipped_with_a_warning_naming_the_issuer(caplog: pytest.LogCaptureFixture) -> None:
+    broken = {**rsa_jwk(RSA_KEY_2, "broken"), "n": "AQAB"}  # a modulus smaller than the exponent
+    with caplog.at_level(logging.WARNING, logger="gateway.auth.keys"):
+        keys = key_set_from_jwks({"keys": [broken, rsa_jwk(RSA_KEY, "r1")]}, RSA_ISSUER)
+    assert set(keys.by_kid) == {"r1"}
+    assert [record.getMessage() for record in caplog.records] == [
+        "issuer https://idp.test: skipping an unusable JWKS key: Unable to construct key from JWK: e must be >= 3 "
+        "and < n."]
 
 
 class Idp:

@@ -8,9 +8,20 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from connectors.calls import DepartmentCall, GetComponents, GetEvents, SearchComponents, SearchEvents
+from connectors.calls import (
+    READING_CLASSES,
+    DepartmentCall,
+    GetComponents,
+    GetEvents,
+    GetRegionStats,
+    SearchAlerts,
+    SearchComponents,
+    SearchEvents,
+    perform,
+)
 from connectors.records import (
     AlertLevel,
+    AlertQuery,
     AlertRecord,
     ComponentQuery,
     ComponentRecord,
@@ -22,9 +33,10 @@ from connectors.records import (
     EventStatus,
     SearchPage,
 )
+from connectors.statistics import RegionStats
 from gateway.auth.policy import Access, load_policy
 from gateway.auth.principal import Principal, Tier
-from gateway.cache.keys import connector_key, fresh_ttl, tags_of, view_key
+from gateway.cache.keys import connector_key, data_kind, fresh_ttl, tags_of, view_key
 from gateway.plugins import UpstreamFetch
 from tests.test_calls import COVER, HYDRANT, SCOPE, Recording
 
@@ -125,3 +137,31 @@ def test_callers_who_see_a_personal_field_differently_never_share_an_entry() -> 
     assert connector_key(fetch(cases, request=Context(None))) == connector_key(fetch(cases))
     anonymous = dataclasses.replace(caller(Tier.MUNICIPAL, "370800", "viewer"))
     assert connector_key(fetch(cases, request=Context(anonymous))) != connector_key(fetch(cases))
+
+
+# --- connectors/calls.py --------------------------------------------------------------------------------------------
+async def test_a_case_search_passes_its_resume_position_on() -> None:
+    connector = Recording()
+    query = EventQuery(region_codes=("370811",))
+    assert await perform(connector, SearchEvents(query, "p3", 7)) == ("search_events", query, "p3", 7)
+
+
+def test_an_alert_search_about_components_is_filed_under_them() -> None:
+    call = SearchAlerts(AlertQuery(region_codes=("370812",), component_ids=(HYDRANT,)), None, 5)
+    assert tags_of(fetch(call), []) == {"department:water", "region:370812", f"component:{HYDRANT}"}
+
+
+def test_the_kind_of_component_data_counts_only_classes_the_department_serves() -> None:
+    gauge = next(iter(READING_CLASSES - Recording.component_classes))  # a reading class water does not serve
+    assert data_kind(fetch(SearchComponents(ComponentQuery(class_codes=("0101", gauge)), None, 5))) == "registry"
+
+    class ServesAnything(Recording):
+        component_classes = frozenset()
+
+    asked = SearchComponents(ComponentQuery(class_codes=("0113",)), None, 5)
+    assert data_kind(fetch(asked, ServesAnything())) == "readings"  # no declared classes: what was asked counts
+
+
+def test_statistics_are_filed_under_their_regions() -> None:
+    call = GetRegionStats(("370812",), T0, T0)
+    assert tags_of(fetch(call), [RegionStats("370811")]) == {"department:water", "region:370812", "region:370811"}
