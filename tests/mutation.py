@@ -25,6 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("gateway", "connectors", "schema", "mocks", "tests")
 # The test files that exercise each module: the suite's own, then the ones written to kill its mutants.
+# The unit-level files of identity (gateway/auth/identity.py until it was split into config, keys, tokens,
+# authenticator and claims). The CLI test runs the `yiwang` script beside the interpreter, which mutmut's venv lacks.
+AUTH_TESTS = [
+    "tests/test_identity.py", "tests/test_tokens.py", "tests/test_auth_mutants.py", "tests/test_auth_edges.py",
+    "--deselect", "tests/test_identity.py::test_yiwang_token_cli",
+]
+# The cache keys and tags, derived from typed department calls (connectors/calls.py) by gateway/cache/keys.py.
+# tests/test_cache.py and test_cache_privacy.py reach them too, but start the mock departments: seconds a mutant.
+CACHE_KEY_TESTS = ["tests/test_calls.py", "tests/test_cache_store.py", "tests/test_cache_keys_edges.py"]
 SELECTIONS: dict[str, list[str]] = {
     "gateway/pagination.py": [
         "tests/test_observability.py", "tests/test_documented_behaviour.py", "tests/test_gateway_e2e.py",
@@ -40,12 +49,9 @@ SELECTIONS: dict[str, list[str]] = {
     "gateway/auth/principal.py": [
         "tests/test_authorization.py", "tests/test_identity.py", "tests/test_auth_mutants.py",
     ],
-    # The CLI test runs the `yiwang` script beside the interpreter, which mutmut's venv does not have.
-    "gateway/auth/identity.py": [
-        "tests/test_identity.py", "tests/test_documented_behaviour.py",
-        "--deselect", "tests/test_identity.py::test_yiwang_token_cli",
-    ],
-    "gateway/cache/keys.py": ["tests/test_cache.py", "tests/test_cache_privacy.py", "tests/test_cache_store.py"],
+    **{f"gateway/auth/{name}.py": AUTH_TESTS for name in ("config", "keys", "tokens", "authenticator", "claims")},
+    "gateway/cache/keys.py": CACHE_KEY_TESTS,
+    "connectors/calls.py": CACHE_KEY_TESTS,
 }
 KILLED = {"killed", "timeout", "caught by type check"}
 # mutmut's own steps for writing the mutants without running anything (mutmut 3.8: see its ``_run``).
