@@ -14,7 +14,7 @@ import pytest
 from gateway.auth.config import AuthConfig, IssuerConfig, load_auth_config
 from gateway.auth.keys import MAX_JWKS_BYTES, RemoteKeys, key_set_from_jwks
 from gateway.exceptions import ConfigurationError, UpstreamUnavailable
-from tests.test_identity import EC_KEY, EC_KEY_2, RSA_KEY, RSA_KEY_2, ec_jwk, rsa_jwk
+from tests.identity_fixtures import EC_KEY, EC_KEY_2, RSA_KEY, RSA_KEY_2, ec_jwk, rsa_jwk
 
 
 def test_an_invalid_auth_config_is_named_by_its_path(tmp_path: Path) -> None:
