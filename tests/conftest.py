@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from starlette.applications import Starlette
 
 from gateway.app import create_app
@@ -166,3 +168,17 @@ def without_trace_id(body: dict[str, Any]) -> dict[str, Any]:
     extensions = {k: v for k, v in body.get("extensions", {}).items() if k != "traceId"}
     rest = {k: v for k, v in body.items() if k != "extensions"}
     return {**rest, "extensions": extensions} if extensions else rest
+
+
+# Redis keys of one test under a prefix of its own, deleted afterwards (the cache tests on the real Redis).
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    prefix = f"yiwang-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+    if keys:
+        client.delete(*keys)
+    client.close()

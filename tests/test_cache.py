@@ -10,8 +10,7 @@ import asyncio
 import functools
 import hashlib
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,17 +48,6 @@ HYDRANTS_AGAIN = f"query HydrantsAgain {HYDRANTS}"  # the same department calls,
 BUS_STOPS = '{ components(filter: {classCodes: ["0203"], regionCode: "370811"}, first: 10) { nodes { id name } } }'
 HYDRANTS_AND_BUS_STOPS = ('{ h: components(filter: {classCodes: ["0113"]}, first: 5) { nodes { id } } '
                           'b: components(filter: {classCodes: ["0203"]}, first: 5) { nodes { id } } }')
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"yiwang-test-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def cache_settings(mocks: MockDepartments, backend: str, prefix: str, **overrides: Any) -> Settings:

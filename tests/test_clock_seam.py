@@ -4,13 +4,11 @@ on Redis alike, with no sleep. The template for every cache test that needs time
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-import redis
 
 from gateway.app import create_app
 from gateway.cache.store import MemoryStore
@@ -20,17 +18,6 @@ from tests.conftest import NATIONAL_VIEWER, MockDepartments, bearer, gateway_set
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HYDRANTS = '{ components(filter: {classCodes: ["0113"], regionCode: "370811"}, first: 3) { nodes { id } } }'
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"yiwang-clock-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @asynccontextmanager
